@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalog import SPEECH_KINDS, Catalog
+from pathlib import Path
+
+from .catalog import SPEECH_KINDS, Catalog, ModelSpec
 from .errors import ModelDoesNotFitError
 from .hardware.spec import Accelerator, HardwareSpec
-from .memory import MemoryEstimate
+from .memory import MemoryEstimate, RuntimeConfig, estimate_gguf, estimate_spec
 from .units import GiB, MiB, format_size
 
 # The OS, its services and a desktop need headroom that MemAvailable does not promise to keep:
@@ -123,3 +125,17 @@ def ensure_fits(model_id: str, estimate: MemoryEstimate, budget: Budget, *, pool
             "context (`assistant pick-model` lists what fits), or raise --memory-limit",
             needed_bytes=needed, budget_bytes=limit,
         )
+
+
+def ensure_model_fits(model: ModelSpec | str | Path, config: RuntimeConfig, hw: HardwareSpec, catalog: Catalog, *,
+                      file: str | Path | None = None, memory_limit: int | None = None,
+                      voice: bool = True) -> MemoryEstimate:
+    """The loader's pre-flight: estimate a catalog model (or a bare .gguf path) at ``config`` and
+    raise :class:`ModelDoesNotFitError` if it exceeds this device's budget. Returns the estimate."""
+    budget = compute_budget(hw, catalog, memory_limit=memory_limit, voice=voice)
+    if isinstance(model, ModelSpec):
+        est, name = estimate_spec(model, config, file), model.id
+    else:
+        est, name = estimate_gguf(model, config), Path(model).name
+    ensure_fits(name, est, budget)
+    return est

@@ -21,6 +21,7 @@ checked against its logs and against measured RSS (``scripts/bench_memory.py``):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .catalog import Architecture, ModelSpec
@@ -244,13 +245,37 @@ def architecture_from_header(header: GGUFHeader) -> Architecture:
     )
 
 
-def estimate_gguf(path: str | Path, config: RuntimeConfig, projector: str | Path | None = None) -> MemoryEstimate:
-    """Estimate from a GGUF file on disk (fast header read; the token arrays are skipped)."""
+@dataclass(frozen=True)
+class GGUFFacts:
+    architecture: Architecture
+    layout: WeightsLayout
+    merges: int
+
+
+@lru_cache(maxsize=64)
+def _facts(path: str, mtime_ns: int, size: int) -> GGUFFacts:
     header = read_header(path)
     merges = header.metadata.get("tokenizer.ggml.merges")
+    return GGUFFacts(architecture_from_header(header), layout_from_header(header), getattr(merges, "length", 0))
+
+
+def gguf_facts(path: str | Path) -> GGUFFacts:
+    """What the estimator needs from a GGUF file, read once per file version (the picker asks
+    many times when it searches for the largest context)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        read_header(p)  # raises the ModelFileError that explains it
+        raise
+    return _facts(str(p), st.st_mtime_ns, st.st_size)
+
+
+def estimate_gguf(path: str | Path, config: RuntimeConfig, projector: str | Path | None = None) -> MemoryEstimate:
+    """Estimate from a GGUF file on disk (fast header read; the token arrays are skipped)."""
+    facts = gguf_facts(path)
     projector_bytes = read_header(projector).tensor_bytes() if projector else 0
-    return estimate(architecture_from_header(header), layout_from_header(header), config,
-                    merges=getattr(merges, "length", 0), projector_bytes=projector_bytes)
+    return estimate(facts.architecture, facts.layout, config, merges=facts.merges, projector_bytes=projector_bytes)
 
 
 def estimate_spec(spec: ModelSpec, config: RuntimeConfig, file: str | Path | None = None) -> MemoryEstimate:
@@ -258,10 +283,9 @@ def estimate_spec(spec: ModelSpec, config: RuntimeConfig, file: str | Path | Non
     catalog numbers. A vision projector is counted when the model has one."""
     projector_bytes = spec.projector.file_size if spec.projector else 0
     if file is not None and Path(file).exists():
-        header = read_header(file)
-        merges = header.metadata.get("tokenizer.ggml.merges")
-        return estimate(architecture_from_header(header), layout_from_header(header), config,
-                        merges=getattr(merges, "length", 0), projector_bytes=projector_bytes)
+        facts = gguf_facts(file)
+        return estimate(facts.architecture, facts.layout, config, merges=facts.merges,
+                        projector_bytes=projector_bytes)
     if spec.architecture is None:
         raise ValueError(f"{spec.id} is not an LLM; its memory is resident_bytes")
     return estimate(spec.architecture, layout_from_catalog(spec), config, projector_bytes=projector_bytes)

@@ -32,6 +32,7 @@ ASSUMED_BANDWIDTH_CAP = 80e9
 # plus the time to the first sentence).
 DEFAULT_MIN_TOKENS_PER_S = 8.0
 MIN_CONTEXT = 512
+SPEED_CONTEXT = 4096
 TASKS = ("chat", "vision", "completion")
 
 
@@ -112,11 +113,14 @@ def _fits(model: ModelSpec, est: MemoryEstimate, budget: Budget, limit: int) -> 
 
 def _speed(hw: HardwareSpec, model: ModelSpec, est: MemoryEstimate, device: str, gpu_fraction: float,
            budget: Budget) -> float | None:
-    """Decode tokens/s ~ efficiency x bandwidth / bytes read per token (weights + half the KV)."""
+    """Decode tokens/s ~ efficiency x bandwidth / bytes read per token: the weights plus the KV
+    cache of a typical exchange (half of at most SPEED_CONTEXT tokens; a huge context that is
+    rarely filled should not make every turn look slow)."""
     arch = model.architecture
     assert arch is not None
     layout = layout_from_catalog(model)
-    per_token = (layout.total_bytes - layout.untouched_bytes) + est.kv_cache_bytes / 2
+    used = min(1.0, SPEED_CONTEXT / est.context_length)
+    per_token = (layout.total_bytes - layout.untouched_bytes) + est.kv_cache_bytes * used / 2
     cpu_bw = cpu_bandwidth(hw)
     gpu = budget.accelerator
     gpu_bw = (gpu.bandwidth_bytes_per_s if gpu else None) or (cpu_bw if gpu and gpu.unified else None)
@@ -224,12 +228,10 @@ def pick_model(hw: HardwareSpec, catalog: Catalog, req: Requirements,
                                         f"the budget is {format_size(budget.memory_bytes)}", context, est,
                                         installed=model.id in files))
             continue
-        fraction = 1.0 if placed.gpu_layers is None or placed.device == "cpu" else placed.gpu_layers / arch.layers
-        if placed.device == "cpu":
-            fraction = 0.0
-        placed.tokens_per_s = _speed(hw, placed.model, placed.estimate, placed.device, fraction, budget)
+        # gpu_layers counts the output layer too (llama.cpp's n_gpu_layers), hence the cap.
+        fraction = 0.0 if placed.device == "cpu" else min(1.0, (placed.gpu_layers or 0) / arch.layers)
+        placed.tokens_per_s = _speed(hw, model, placed.estimate, placed.device, fraction, budget)
         placed.installed = model.id in files
-        placed.model = model
         candidates.append(placed)
 
     fitting = [c for c in candidates if c.fits]

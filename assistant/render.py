@@ -71,8 +71,10 @@ def plan_table(plan: Plan) -> Table:
 
 def models_table(catalog: Catalog, files: dict[str, Path]) -> Table:
     table = Table(title="model catalog", title_justify="left")
-    for col in ("id", "kind", "size", "installed"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("installed")
     for m in catalog.models:
-        table.add_row(m.id, m.kind, format_size(m.file_size), str(files[m.id]) if m.id in files else "")
+        table.add_row(m.id, m.kind, format_size(m.file_size), "yes" if m.id in files else "")
     return table

@@ -31,3 +31,19 @@ def test_small_model_passes(catalog):
 @pytest.mark.parametrize("total, reserve", [(2 * 2**30, 256 * 2**20), (8 * 2**30, int(0.8 * 2**30)), (192 * 2**30, 2 * 2**30)])
 def test_os_reserve(total, reserve):
     assert os_reserve(total) == reserve
+
+
+@pytest.mark.models
+def test_loader_preflight_on_the_real_model(catalog, local_models):
+    from assistant.budget import ensure_model_fits
+    from assistant.hardware import probe
+
+    hw = probe()
+    path = local_models["gemma-3-270m-q4_k_m"]
+    config = RuntimeConfig(context_length=8192, cpu_features=tuple(hw.cpu.features))
+    est = ensure_model_fits(path, config, hw, catalog)
+    assert est.context_length == 8192
+    with pytest.raises(ModelDoesNotFitError, match="gemma-3-270m-q4_k_m.gguf at a 8192-token context needs"):
+        ensure_model_fits(path, config, hw, catalog, memory_limit=200 * 2**20)
+    with pytest.raises(ModelDoesNotFitError, match="^gemma-3-270m-q4_k_m at"):
+        ensure_model_fits(catalog.get("gemma-3-270m-q4_k_m"), config, hw, catalog, file=path, memory_limit=200 * 2**20)
