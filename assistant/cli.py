@@ -124,7 +124,7 @@ def models_pull(model_ids: list[str] = typer.Argument(..., help="Catalog ids to 
         for model_id in model_ids:
             spec = catalog.get(model_id)
             with err.status(f"installing {model_id}") as status:
-                path = install(spec, progress=lambda msg: status.update(f"{model_id}: {msg}"))
+                path = install(spec, progress=lambda msg, name=model_id: status.update(f"{name}: {msg}"))
             typer.echo(f"{model_id}: {path}")
 
     _run(body)

