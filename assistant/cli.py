@@ -97,6 +97,57 @@ def pick_model(
         raise typer.Exit(3)
 
 
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default 8000)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Catalog id or .gguf path (default: the best installed chat model that fits)."),
+    context: Optional[int] = typer.Option(None, "--context", help="Context length per request (default 4096)."),
+    slots: Optional[int] = typer.Option(None, "--slots", help="Requests decoded together (default 4)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: the usable cores)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", help="Require 'Authorization: Bearer KEY'."),
+    api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="Read the API key from this file."),
+    cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin", help="Allow this browser origin (repeatable)."),
+    max_queue: Optional[int] = typer.Option(None, "--max-queue", help="Requests that may wait for a slot (default 64)."),
+    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Cap the model's memory, e.g. 2GiB."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the same keys."),
+) -> None:
+    """Serve the OpenAI-compatible API on this machine (127.0.0.1:8000 by default)."""
+    from .serve import run_server
+    from .settings import ServeSettings
+
+    flags = {"host": host, "port": port, "model": model, "context": context, "slots": slots, "threads": threads,
+             "api_key": api_key, "api_key_file": api_key_file, "cors_origin": cors_origin, "max_queue": max_queue,
+             "memory_limit": memory_limit}
+
+    def body():
+        settings = _settings(ServeSettings, {k: v for k, v in flags.items() if v is not None}, config)
+        run_server(settings, say=lambda msg: err.print(msg, highlight=False))
+
+    _run(body)
+
+
+def _settings(cls, flags: dict, config: Optional[Path]):
+    """Flags, then ASSISTANT_* environment variables, then the TOML file, then defaults."""
+    from pydantic import ValidationError
+
+    from_file: dict = {}
+    if config is not None:
+        from .catalog import tomllib
+
+        try:
+            from_file = tomllib.loads(config.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidInputError(f"cannot read the config file {config}: {exc}") from None
+    try:
+        from_env = cls()
+        merged = {**from_file, **{k: getattr(from_env, k) for k in from_env.model_fields_set}, **flags}
+        return cls(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInputError(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
 @models_app.command("list")
 def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every catalog model, with its size and whether it is installed."""

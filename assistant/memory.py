@@ -47,9 +47,10 @@ KV_TYPES = {"f16": "F16", "f32": "F32", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": 
 class RuntimeConfig:
     """How the model will be run; the defaults are what the assistant's llama.cpp runtime uses."""
 
-    context_length: int = 4096
+    context_length: int = 4096  # per sequence
     n_ubatch: int = 512
-    n_seq: int = 1
+    n_seq: int = 1  # sequences decoded together (server slots)
+    kv_unified: bool = False  # one KV pool shared by all sequences, or a stream each (llama.cpp's default)
     kv_type: str = "f16"
     flash_attn: bool = True
     swa_full: bool = False
@@ -147,13 +148,18 @@ def _pad(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
+def kv_streams(config: RuntimeConfig) -> int:
+    return 1 if config.kv_unified else config.n_seq
+
+
 def kv_cells(arch: Architecture, layer: int, config: RuntimeConfig) -> int:
-    """KV cells llama.cpp allocates for one layer (llama-context.cpp pads n_ctx to 256;
-    llama-kv-cache-iswa.cpp sizes the sliding-window cache)."""
-    n_ctx = _pad(config.context_length, 256)
+    """KV cells per stream llama.cpp allocates for one layer (llama-context.cpp pads n_ctx and the
+    per-sequence n_ctx_seq to 256; llama-kv-cache-iswa.cpp sizes the sliding-window cache)."""
+    n_ctx_seq = _pad(config.context_length * (config.n_seq if config.kv_unified else 1), 256)
     if arch.is_swa_layer(layer) and not config.swa_full:
-        return _pad(min(n_ctx, arch.sliding_window * config.n_seq + config.n_ubatch), 256)
-    return n_ctx
+        window = arch.sliding_window * (config.n_seq if config.kv_unified else 1)
+        return _pad(min(n_ctx_seq, window + config.n_ubatch), 256)
+    return n_ctx_seq
 
 
 def kv_cache_bytes(arch: Architecture, config: RuntimeConfig) -> int:
@@ -165,13 +171,14 @@ def kv_cache_bytes(arch: Architecture, config: RuntimeConfig) -> int:
         cells = kv_cells(arch, layer, config)
         total += type_bytes(kv_type, cells * arch.kv_heads * arch.key_length)
         total += type_bytes(kv_type, cells * arch.kv_heads * arch.value_length)
-    return total
+    return total * kv_streams(config)
 
 
 def compute_bytes(arch: Architecture, config: RuntimeConfig) -> int:
     """Touched part of the compute graph buffer for a micro-batch that fills the context."""
-    ub = min(config.n_ubatch, _pad(config.context_length, 256))
-    n_ctx = _pad(config.context_length, 256)
+    # Several streams split a micro-batch between them, so the mask stays n_ctx_seq x n_ubatch.
+    n_ctx = _pad(config.context_length * (config.n_seq if config.kv_unified else 1), 256)
+    ub = min(config.n_ubatch, n_ctx * kv_streams(config))
     q_dim = arch.heads * arch.key_length
     # Live activations at the widest point of a layer: residual + norm + q/k/v + attention out,
     # then the gated FFN (gate, up and their product), all f32.

@@ -129,3 +129,18 @@ def test_estimate_matches_measured_peak_rss(catalog, local_models, model_id):
     predicted = estimate_spec(catalog.get(model_id),
                               RuntimeConfig(context_length=2048, cpu_features=tuple(probe().cpu.features)), path)
     assert predicted.total_bytes == pytest.approx(measured, rel=0.10)
+
+
+def test_server_slots_each_get_a_kv_stream(catalog):
+    """llama.cpp with n_seq_max slots and kv_unified=False gives each sequence its own stream of
+    pad256(context) cells (sliding-window layers: window + ubatch each)."""
+    smol = catalog.get("smollm2-135m-instruct-q4_1").architecture
+    one = kv_cache_bytes(smol, RuntimeConfig(context_length=2048))
+    assert kv_cache_bytes(smol, RuntimeConfig(context_length=2048, n_seq=4)) == 4 * one
+    assert kv_cache_bytes(smol, RuntimeConfig(context_length=2048, n_seq=4, kv_unified=True)) == 4 * one
+    gemma = catalog.get("gemma-3-270m-q4_k_m").architecture
+    per_cell_layer = gemma.kv_heads * (gemma.key_length + gemma.value_length) * 2
+    split = kv_cache_bytes(gemma, RuntimeConfig(context_length=8192, n_seq=4))
+    assert split == 4 * (3 * 8192 + 15 * 1024) * per_cell_layer
+    unified = kv_cache_bytes(gemma, RuntimeConfig(context_length=8192, n_seq=4, kv_unified=True))
+    assert unified == (3 * 4 * 8192 + 15 * 2560) * per_cell_layer  # window x 4 seqs + ubatch, padded

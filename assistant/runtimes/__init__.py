@@ -1,0 +1,1 @@
+"""LLM engines behind one small protocol (``base.Engine``); heavy packages are imported lazily."""

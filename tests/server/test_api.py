@@ -1,0 +1,231 @@
+"""The OpenAI-compatible API over real HTTP with the official `openai` client, on the real model.
+Responses are validated against OpenAI's published schemas (shared/openai/openapi.yaml)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.server.conftest import MODEL
+
+pytestmark = pytest.mark.models
+OPENAPI = Path(__file__).resolve().parents[3] / "shared" / "openai" / "openapi.yaml"
+QUESTION = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(scope="module")
+def openai_schema():
+    """A validator for one of OpenAI's component schemas."""
+    import jsonschema
+    import yaml
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    if not OPENAPI.exists():
+        pytest.fail(f"OpenAI's spec is missing at {OPENAPI}")
+    spec = _nullable_to_json_schema(yaml.safe_load(OPENAPI.read_text()))
+    resource = Resource.from_contents(spec, default_specification=DRAFT202012)
+    registry = Registry().with_resource("urn:openai", resource)
+
+    def validate(name: str, doc: dict) -> None:
+        schema = {"$ref": f"urn:openai#/components/schemas/{name}"}
+        jsonschema.Draft202012Validator(schema, registry=registry).validate(doc)
+
+    return validate
+
+
+def _nullable_to_json_schema(node):
+    """OpenAI's spec marks optional-null fields with OpenAPI 3.0's `nullable: true`, which JSON
+    Schema does not know; rewrite each as a type that also admits null."""
+    if isinstance(node, list):
+        return [_nullable_to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _nullable_to_json_schema(v) for k, v in node.items()}
+    if node.pop("nullable", False):
+        if isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+            if "enum" in node:
+                node["enum"] = [*node["enum"], None]
+        else:
+            node = {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+def test_models(client):
+    ids = [m.id for m in client.models.list()]
+    assert ids == [MODEL]
+    assert client.models.retrieve(MODEL).id == MODEL
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4o")
+
+
+def test_chat_answers_the_question(client, server, openai_schema):
+    r = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=30)
+    assert "Paris" in r.choices[0].message.content
+    assert r.choices[0].finish_reason == "stop"
+    assert r.model == MODEL and r.usage.completion_tokens > 0 and r.usage.prompt_tokens > 10
+    raw = httpx.post(f"{server.url}/v1/chat/completions", json={"model": MODEL, "messages": QUESTION,
+                                                                 "temperature": 0, "max_tokens": 8}, timeout=60).json()
+    openai_schema("CreateChatCompletionResponse", raw)
+
+
+def test_stream_with_usage(client, server, openai_schema):
+    stream = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=30,
+                                            stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Paris" in text
+    assert {c.model for c in chunks} == {MODEL} and len({c.id for c in chunks}) == 1
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert [c.choices[0].finish_reason for c in finals] == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", timeout=60,
+                      json={"model": MODEL, "messages": QUESTION, "max_tokens": 5, "stream": True}) as resp:
+        lines = [line for line in resp.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    for line in lines[:-1]:
+        openai_schema("CreateChatCompletionStreamResponse", json.loads(line[6:]))
+
+
+def test_same_seed_same_text(client):
+    kw = dict(model=MODEL, messages=[{"role": "user", "content": "Tell me a story."}], temperature=0.9,
+              max_tokens=24, seed=1234)
+    assert client.chat.completions.create(**kw).choices[0].message.content == \
+        client.chat.completions.create(**kw).choices[0].message.content
+
+
+def test_stop_sequence(client):
+    r = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=30, stop=["Paris"])
+    assert "Paris" not in r.choices[0].message.content
+    assert r.choices[0].finish_reason == "stop"
+
+
+def test_json_schema_output_validates(client):
+    import jsonschema
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+              "required": ["city", "country"], "additionalProperties": False}
+    r = client.chat.completions.create(
+        model=MODEL, messages=QUESTION + [{"role": "user", "content": "Answer in JSON."}], temperature=0,
+        max_tokens=60, response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}})
+    doc = json.loads(r.choices[0].message.content)
+    jsonschema.validate(doc, schema)
+
+
+def test_json_object_output_parses(client):
+    r = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=60,
+                                       response_format={"type": "json_object"})
+    assert isinstance(json.loads(r.choices[0].message.content), dict)
+
+
+def test_completions_with_echo(client, openai_schema, server):
+    r = client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=5, temperature=0, echo=True)
+    assert r.choices[0].text.startswith("The capital of France is")
+    assert r.usage.completion_tokens > 0
+    raw = httpx.post(f"{server.url}/v1/completions", json={"model": MODEL, "prompt": "Hello", "max_tokens": 3},
+                     timeout=60).json()
+    openai_schema("CreateCompletionResponse", raw)
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"model": "gpt-4o", "messages": QUESTION}, 404, "model_not_found"),
+    ({"model": MODEL, "messages": QUESTION, "n": 2}, 400, None),
+    ({"model": MODEL, "messages": QUESTION, "temperature": 7}, 400, None),
+    ({"model": MODEL, "messages": []}, 400, None),
+    ({"model": MODEL, "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}]}, 400, None),
+    ({"model": MODEL, "messages": [{"role": "user", "content": "word " * 3000}]}, 400, "context_length_exceeded"),
+    ({"model": MODEL, "messages": QUESTION, "max_tokens": 100000}, 400, None),
+])
+def test_errors_are_openai_shaped(server, openai_schema, body, status, code):
+    r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60)
+    assert r.status_code == status, r.text
+    openai_schema("ErrorResponse", r.json())
+    assert r.json()["error"]["code"] == code
+    assert r.json()["error"]["message"]
+
+
+def test_bad_json_is_a_400_not_a_422(server):
+    r = httpx.post(f"{server.url}/v1/chat/completions", content=b"{not json", timeout=10,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_too_large_a_body_is_413(server):
+    r = httpx.post(f"{server.url}/v1/chat/completions", content=b"x" * (9 * 1024 * 1024), timeout=30,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_four_streams_at_once(client, server):
+    results: dict[int, str] = {}
+
+    def ask(i: int) -> None:
+        stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"Count to {i + 5}."}],
+                                                max_tokens=40, temperature=0, stream=True)
+        results[i] = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    seen_parallel = 0
+    while any(t.is_alive() for t in threads):
+        seen_parallel = max(seen_parallel, server.health()["active"])
+        time.sleep(0.02)
+    assert len(results) == 4 and all(results.values())
+    assert seen_parallel >= 2  # decoded together, not one after another
+
+
+def test_closing_a_stream_cancels_its_generation(client, server):
+    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Write a long essay."}],
+                                            max_tokens=1500, temperature=0.8, stream=True)
+    for i, _ in enumerate(stream):
+        if i == 3:
+            break
+    stream.close()
+    deadline = time.monotonic() + 10
+    while server.health()["active"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.health()["active"] == 0
+
+
+def test_api_key(guarded_server):
+    from openai import OpenAI
+
+    url = f"{guarded_server.url}/v1"
+    with pytest.raises(openai.AuthenticationError):
+        OpenAI(base_url=url, api_key="wrong", max_retries=0).models.list()
+    assert httpx.get(f"{guarded_server.url}/health").status_code == 200  # stays open
+    ok = OpenAI(base_url=url, api_key="s3cret", max_retries=0)
+    assert [m.id for m in ok.models.list()] == [MODEL]
+
+
+def test_overload_is_429_with_retry_after(guarded_server):
+    """One slot and one queue place: of four long requests at once, some are turned away."""
+    statuses: list[httpx.Response] = []
+
+    def ask() -> None:
+        statuses.append(httpx.post(f"{guarded_server.url}/v1/chat/completions", timeout=120,
+                                   headers={"Authorization": "Bearer s3cret"},
+                                   json={"model": MODEL, "max_tokens": 200,
+                                         "messages": [{"role": "user", "content": "Write a poem."}]}))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    codes = sorted(r.status_code for r in statuses)
+    assert codes.count(200) >= 1 and 429 in codes, codes
+    rejected = next(r for r in statuses if r.status_code == 429)
+    assert rejected.headers["retry-after"] == "1"
+    assert rejected.json()["error"]["type"] == "rate_limit_error"
