@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Our HTTP server vs the raw llama-cpp-python binding, measured in one run on one model.
+
+1. In-process reference: llama_cpp.Llama streaming a completion (flash attention, as we run it):
+   time to first token and decode tokens/s.
+2. `assistant serve` on a loopback port, driven by the official openai client: the same request,
+   then 2 and 4 concurrent streams (aggregate tokens/s, continuous batching).
+3. The server's peak RSS against the memory estimate its pre-flight made.
+
+    .venv/bin/python scripts/bench_server.py [--model gemma-3-270m-q4_k_m] [--tokens 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+PROMPT = "The history of the city of Paris begins"
+
+
+def reference(path: Path, tokens: int, threads: int, context: int) -> tuple[float, float]:
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(path), n_ctx=context, n_threads=threads, flash_attn=True, swa_full=False,
+                          verbose=False)
+    llm.create_completion(PROMPT, max_tokens=4, temperature=0)  # warm-up
+    start = time.perf_counter()
+    first = None
+    n = 0
+    for _ in llm.create_completion(PROMPT, max_tokens=tokens, temperature=0, stream=True):
+        n += 1
+        if first is None:
+            first = time.perf_counter()
+    end = time.perf_counter()
+    del llm
+    return first - start, (n - 1) / (end - first)
+
+
+def stream_once(client, model: str, tokens: int) -> tuple[float, int, float, float]:
+    start = time.perf_counter()
+    first = None
+    pieces = 0
+    usage = None
+    for chunk in client.completions.create(model=model, prompt=PROMPT, max_tokens=tokens, temperature=0,
+                                           stream=True, stream_options={"include_usage": True}):
+        if chunk.usage is not None:
+            usage = chunk.usage
+        if chunk.choices and chunk.choices[0].text and first is None:
+            first = time.perf_counter()
+        pieces += 1
+    end = time.perf_counter()
+    return first - start, usage.completion_tokens, first, end
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="gemma-3-270m-q4_k_m")
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--context", type=int, default=2048)
+    args = parser.parse_args()
+
+    import httpx
+    from openai import OpenAI
+
+    from assistant.budget import ensure_model_fits
+    from assistant.catalog import load_catalog
+    from assistant.hardware import probe
+    from assistant.memory import RuntimeConfig
+    from assistant.store import install
+
+    catalog, hw = load_catalog(), probe()
+    spec = catalog.get(args.model)
+    path = install(spec)
+
+    ttft_ref, tps_ref = reference(path, args.tokens, args.threads, args.context)
+    print(f"binding in-process : TTFT {ttft_ref * 1000:6.1f} ms   decode {tps_ref:6.1f} tok/s")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "assistant"
+    proc = subprocess.Popen([str(exe), "serve", "--model", args.model, "--port", str(port), "--context",
+                             str(args.context), "--slots", "4", "--threads", str(args.threads)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=300)
+        stream_once(client, args.model, 4)  # warm-up
+        ttft, n, first, end = stream_once(client, args.model, args.tokens)
+        tps_one = (n - 1) / (end - first)
+        print(f"server over HTTP   : TTFT {ttft * 1000:6.1f} ms   decode {tps_one:6.1f} tok/s   "
+              f"ratio {tps_one / tps_ref:.2f} (goal >= 0.95)")
+        for streams in (1, 2, 4):
+            results: list[tuple[float, int, float, float]] = []
+            threads = [threading.Thread(target=lambda: results.append(stream_once(client, args.model, args.tokens)))
+                       for _ in range(streams)]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - start
+            total = sum(r[1] for r in results)
+            if streams == 1:
+                single = total / elapsed
+            print(f"{streams} concurrent stream(s): {total / elapsed:6.1f} tok/s aggregate "
+                  f"({total / elapsed / single:.2f}x one stream; goal at 4: >= 2x)")
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM"))
+        est = ensure_model_fits(spec, RuntimeConfig(context_length=args.context, n_seq=4,
+                                                     cpu_features=tuple(hw.cpu.features)), hw, catalog, file=path)
+        print(f"server peak RSS    : {peak / 2**20:6.1f} MiB, estimate {est.total_bytes / 2**20:6.1f} MiB "
+              f"({(est.total_bytes - peak) / peak:+.1%}; the estimate leaves out the HTTP stack)")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
