@@ -52,3 +52,32 @@ class NothingFitsError(AssistantError):
     """No catalog model fits the device and the requirements."""
 
     exit_code = 3
+
+
+class ContextLengthExceededError(AssistantError):
+    """The prompt (plus the room asked for the reply) does not fit the context."""
+
+    error_type = "invalid_request_error"
+    code = "context_length_exceeded"
+
+    def __init__(self, message: str, *, prompt_tokens: int, context_length: int) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.context_length = context_length
+
+
+class QueueFullError(AssistantError):
+    """More requests are waiting than the server accepts; the client should retry later."""
+
+    http_status = 429
+    error_type = "rate_limit_error"
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class EngineClosedError(AssistantError):
+    http_status = 503
+    error_type = "server_error"

@@ -1,5 +1,5 @@
 """The OpenAI-compatible API over real HTTP with the official `openai` client, on the real model.
-Responses are validated against OpenAI's published schemas (shared/openai/openapi.yaml)."""
+Responses are validated against OpenAI's published schemas (tests/data/openai/components.json)."""
 
 from __future__ import annotations
 
