@@ -1,0 +1,34 @@
+"""The app before its model is ready, and routes it does not have (in-process, no model needed)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from server.app import EngineHolder, create_app
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_loading_is_503_with_retry_after():
+    client = TestClient(create_app(EngineHolder(model_id="m")))
+    health = client.get("/health")
+    assert health.status_code == 503 and health.json()["status"] == "loading"
+    r = client.post("/v1/chat/completions", json=BODY)
+    assert r.status_code == 503 and r.headers["retry-after"] == "2"
+    assert "loading" in r.json()["error"]["message"]
+
+
+def test_failed_load_is_reported():
+    holder = EngineHolder(model_id="m")
+    holder.error = "model file is corrupt"
+    client = TestClient(create_app(holder))
+    assert client.get("/health").json() == {"status": "error", "error": "model file is corrupt"}
+    r = client.post("/v1/chat/completions", json=BODY)
+    assert r.status_code == 503 and "corrupt" in r.json()["error"]["message"]
+
+
+def test_unknown_routes_are_openai_shaped_404s():
+    client = TestClient(create_app(EngineHolder(model_id="m")))
+    r = client.post("/v1/embeddings", json={"model": "m", "input": "x"})
+    assert r.status_code == 404
+    assert r.json()["error"]["type"] == "not_found_error"
