@@ -17,7 +17,7 @@ from assistant.errors import AssistantError
 from assistant.runtimes.base import Engine, Generation, GenerationRequest, SamplingParams
 from assistant.settings import ServeSettings
 
-from . import errors
+from . import errors, tools
 from .errors import APIError
 from .schemas import ChatCompletionRequest, CompletionRequest
 
@@ -135,24 +135,33 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         engine, sampling, stop = common(body, 1.0)
-        if body.tools and body.tool_choice != "none":
-            raise APIError(400, "tools are not supported yet by this server", param="tools")
-        messages = [_message_dict(m) for m in body.messages]
-        grammar = _grammar_for(body)
+        plan = tools.plan_tools(body.tools, body.tool_choice)
+        if plan is not None and body.response_format and body.response_format.type != "text":
+            raise APIError(400, "use either tools or response_format, not both", param="response_format")
+        knows_tools = engine.template_knows_tools
+        messages = tools.messages_for_template([_message_dict(m) for m in body.messages], plan, knows_tools)
+        grammar = plan.grammar if plan is not None else _grammar_for(body)
         if grammar:
             sampling = SamplingParams(**{**sampling.__dict__, "grammar": grammar})
-        prompt = await asyncio.to_thread(engine.chat_prompt_tokens, messages)
+        template_tools = body.tools if plan is not None and knows_tools else None
+        prompt = await asyncio.to_thread(engine.chat_prompt_tokens, messages, tools=template_tools)
         max_tokens = limit_tokens(body.max_completion_tokens or body.max_tokens, engine, len(prompt))
         generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling),
                                    asyncio.get_running_loop())
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return _sse(request, generation, _chat_chunks(generation, ident, created, holder.model_id, include_usage))
+            return _sse(request, generation,
+                        _chat_chunks(generation, ident, created, holder.model_id, include_usage, plan))
         text, last = await _collect(request, generation)
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        finish = last.finish_reason
+        calls = tools.parse_call(text, plan) if plan is not None else None
+        if calls:
+            message.update(content=None, tool_calls=calls)
+            finish = "tool_calls"
         return {"id": ident, "object": "chat.completion", "created": created, "model": holder.model_id,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                             "logprobs": None, "finish_reason": last.finish_reason}],
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
                 "usage": _usage(last)}
 
     @app.post("/v1/completions")
@@ -183,6 +192,17 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
 # --- helpers -------------------------------------------------------------------------------------
 
 def _message_dict(message) -> dict[str, Any]:
+    out = _message_content(message)
+    if message.tool_calls:
+        out["tool_calls"] = message.tool_calls
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def _message_content(message) -> dict[str, Any]:
     content = message.content
     if isinstance(content, list):
         parts = []
@@ -265,7 +285,8 @@ def _sse(request: Request, generation: Generation, events: AsyncIterator[dict]) 
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _chat_chunks(generation: Generation, ident: str, created: int, model: str, include_usage: bool):
+async def _chat_chunks(generation: Generation, ident: str, created: int, model: str, include_usage: bool,
+                       plan: tools.ToolPlan | None = None):
     def chunk(delta: dict, finish: str | None) -> dict:
         event = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                  "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
@@ -274,14 +295,36 @@ async def _chat_chunks(generation: Generation, ident: str, created: int, model: 
         return event
 
     yield chunk({"role": "assistant", "content": ""}, None)
+    # With tools, a reply that opens with "{" may be a call: hold it back until it is complete.
+    held: list[str] | None = [] if plan is not None else None
     async for piece in generation:
         if piece.finish_reason == "error":
             yield {"error": errors.error_body(piece.error or "generation failed", "server_error")["error"]}
             return
-        if piece.text:
-            yield chunk({"content": piece.text}, None)
+        text = piece.text
+        if held is not None and text:
+            held.append(text)
+            so_far = "".join(held).lstrip()
+            if plan.mode == "auto" and so_far and not so_far.startswith("{"):
+                text, held = "".join(held), None  # prose: stream from here on
+            else:
+                text = ""
+        if text:
+            yield chunk({"content": text}, None)
         if piece.finish_reason is not None:
-            yield chunk({}, piece.finish_reason)
+            finish = piece.finish_reason
+            if held is not None:
+                whole = "".join(held)
+                calls = tools.parse_call(whole, plan)
+                if calls:
+                    for i, call in enumerate(calls):
+                        yield chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                                     "function": {"name": call["function"]["name"], "arguments": ""}}]}, None)
+                        yield chunk({"tool_calls": [{"index": i, "function": {"arguments": call["function"]["arguments"]}}]}, None)
+                    finish = "tool_calls"
+                elif whole:
+                    yield chunk({"content": whole}, None)
+            yield chunk({}, finish)
             if include_usage:
                 yield {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                        "choices": [], "usage": _usage(piece)}

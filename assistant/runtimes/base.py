@@ -101,6 +101,7 @@ class Engine(Protocol):
 
     model_id: str
     context_length: int  # per request
+    template_knows_tools: bool
 
     def tokenize(self, text: str, *, add_special: bool = True) -> list[int]: ...
 
@@ -108,6 +109,8 @@ class Engine(Protocol):
 
     def apply_chat_template(self, messages: list[dict], *, add_generation_prompt: bool = True,
                             tools: list[dict] | None = None) -> str: ...
+
+    def chat_prompt_tokens(self, messages: list[dict], *, tools: list[dict] | None = None) -> list[int]: ...
 
     def submit(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop | None = None) -> Generation: ...
 

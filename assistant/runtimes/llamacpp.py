@@ -120,6 +120,11 @@ class LlamaCppEngine:
     def chat_template(self) -> str | None:
         return self.metadata.get("tokenizer.chat_template")
 
+    @property
+    def template_knows_tools(self) -> bool:
+        """Whether the chat template renders a `tools` list itself (Llama 3.x, Qwen 2.5 do)."""
+        return "tools" in (self.chat_template or "")
+
     def apply_chat_template(self, messages: list[dict], *, add_generation_prompt: bool = True,
                             tools: list[dict] | None = None) -> str:
         """Render messages with the model's own Jinja template (as transformers does)."""

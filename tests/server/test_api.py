@@ -139,7 +139,9 @@ def test_completions_with_echo(client, openai_schema, server):
     ({"model": MODEL, "messages": QUESTION, "n": 2}, 400, None),
     ({"model": MODEL, "messages": QUESTION, "temperature": 7}, 400, None),
     ({"model": MODEL, "messages": []}, 400, None),
-    ({"model": MODEL, "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}]}, 400, None),
+    ({"model": MODEL, "messages": QUESTION, "tools": [{"type": "function"}]}, 400, None),
+    ({"model": MODEL, "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}],
+      "tool_choice": {"type": "function", "function": {"name": "g"}}}, 400, None),
     ({"model": MODEL, "messages": [{"role": "user", "content": "word " * 3000}]}, 400, "context_length_exceeded"),
     ({"model": MODEL, "messages": QUESTION, "max_tokens": 100000}, 400, None),
 ])
@@ -228,3 +230,76 @@ def test_overload_is_429_with_retry_after(guarded_server):
     rejected = next(r for r in statuses if r.status_code == 429)
     assert rejected.headers["retry-after"] == "1"
     assert rejected.json()["error"]["type"] == "rate_limit_error"
+
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                   "required": ["city", "unit"], "additionalProperties": False}}}
+ADD = {"type": "function", "function": {
+    "name": "add", "description": "Add two numbers.",
+    "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                   "required": ["a", "b"], "additionalProperties": False}}}
+ASK_WEATHER = [{"role": "user", "content": "What is the weather like in Paris?"}]
+
+
+def _check_call(call, tool):
+    import jsonschema
+
+    assert call.type == "function" and call.id.startswith("call_")
+    assert call.function.name == tool["function"]["name"]
+    jsonschema.validate(json.loads(call.function.arguments), tool["function"]["parameters"])
+
+
+@pytest.mark.parametrize("choice", [{"type": "function", "function": {"name": "get_weather"}}, "required"])
+def test_forced_tool_call_has_valid_arguments(client, server, openai_schema, choice):
+    r = client.chat.completions.create(model=MODEL, messages=ASK_WEATHER, tools=[WEATHER, ADD], tool_choice=choice,
+                                       temperature=0, max_tokens=80)
+    choice0 = r.choices[0]
+    assert choice0.finish_reason == "tool_calls" and choice0.message.content is None
+    [call] = choice0.message.tool_calls
+    _check_call(call, WEATHER if call.function.name == "get_weather" else ADD)
+    raw = httpx.post(f"{server.url}/v1/chat/completions", timeout=60, json={
+        "model": MODEL, "messages": ASK_WEATHER, "tools": [WEATHER], "tool_choice": "required", "max_tokens": 80}).json()
+    openai_schema("CreateChatCompletionResponse", raw)
+
+
+def test_tool_call_streams_as_deltas(client):
+    stream = client.chat.completions.create(model=MODEL, messages=ASK_WEATHER, tools=[WEATHER],
+                                            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+                                            temperature=0, max_tokens=80, stream=True)
+    name, arguments, finish = "", "", None
+    for chunk in stream:
+        delta = chunk.choices[0].delta
+        for tc in delta.tool_calls or []:
+            name += tc.function.name or ""
+            arguments += tc.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert name == "get_weather" and finish == "tool_calls"
+    assert json.loads(arguments)["city"]
+
+
+def test_tool_result_round_trip_and_auto(client):
+    """A conversation with a call and its result goes back through the template; with "auto" the
+    reply is either prose or a valid call."""
+    first = client.chat.completions.create(model=MODEL, messages=ASK_WEATHER, tools=[WEATHER],
+                                           tool_choice="required", temperature=0, max_tokens=80)
+    call = first.choices[0].message.tool_calls[0]
+    follow = ASK_WEATHER + [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"temperature": 21, "sky": "sunny"})}]
+    r = client.chat.completions.create(model=MODEL, messages=follow, tools=[WEATHER], tool_choice="auto",
+                                       temperature=0, max_tokens=60)
+    message = r.choices[0].message
+    if message.tool_calls:
+        assert r.choices[0].finish_reason == "tool_calls"
+        _check_call(message.tool_calls[0], WEATHER)
+    else:
+        assert message.content and r.choices[0].finish_reason in ("stop", "length")
+
+
+def test_tool_choice_none_is_plain_text(client):
+    r = client.chat.completions.create(model=MODEL, messages=QUESTION, tools=[WEATHER], tool_choice="none",
+                                       temperature=0, max_tokens=30)
+    assert r.choices[0].message.tool_calls is None and "Paris" in r.choices[0].message.content
