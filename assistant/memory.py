@@ -57,6 +57,7 @@ class RuntimeConfig:
     offload: str = "cpu"  # cpu | gpu (weights, KV and compute on a CUDA/Metal device)
     cpu_features: tuple[str, ...] = ()  # decides which weights llama.cpp repacks on the CPU
     use_mmap: bool = True
+    extra_overhead_bytes: int = 0  # what the host process adds (e.g. the HTTP server stack)
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def estimate(arch: Architecture, layout: WeightsLayout, config: RuntimeConfig, *
         reclaimable = 0
     kv = kv_cache_bytes(arch, config)
     compute = compute_bytes(arch, config)
-    overhead = overhead_bytes(arch, merges)
+    overhead = overhead_bytes(arch, merges) + config.extra_overhead_bytes
     total = weights + kv + compute + projector_bytes + overhead
     return MemoryEstimate(weights, kv, compute, projector_bytes, overhead, total, reclaimable, config.context_length)
 

@@ -186,6 +186,11 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
                 "choices": [{"index": 0, "text": echo + text, "logprobs": None, "finish_reason": last.finish_reason}],
                 "usage": _usage(last)}
 
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request):
+        raise APIError(400, f"{holder.model_id} is a generative model and this server does not compute "
+                            "embeddings yet", param="model", code="embeddings_not_supported")
+
     return app
 
 

@@ -132,7 +132,7 @@ class LlamaCppEngine:
 
         template = self.chat_template
         if not template:
-            raise InvalidInputError(f"{self.model_id} has no chat template (a base model); use /v1/completions")
+            return self._builtin_template(messages, add_generation_prompt)
         formatter = Jinja2ChatFormatter(
             template=template,
             eos_token=self._model.token_get_text(self._model.token_eos()),
@@ -144,9 +144,37 @@ class LlamaCppEngine:
         except Exception as exc:  # a template's raise_exception or a Jinja error
             raise InvalidInputError(f"the chat template of {self.model_id} rejected these messages: {exc}") from None
 
+    # Built-in llama.cpp templates for GGUFs that carry none (base models), by architecture.
+    FALLBACK_TEMPLATES = {"gemma3": "gemma", "gemma2": "gemma", "gemma": "gemma", "llama": "llama3",
+                          "phi3": "phi3", "qwen2": "chatml"}
+
+    @property
+    def fallback_template(self) -> str:
+        return self.FALLBACK_TEMPLATES.get(self.metadata.get("general.architecture", ""), "chatml")
+
+    def _builtin_template(self, messages: list[dict], add_generation_prompt: bool) -> str:
+        import ctypes
+
+        lc = self._llama_cpp
+        keep = [(str(m.get("role", "user")).encode(), str(m.get("content") or "").encode()) for m in messages]
+        chat = (lc.llama_chat_message * len(keep))(*[lc.llama_chat_message(role=r, content=c) for r, c in keep])
+        name = self.fallback_template.encode()
+        size = max(256, 2 * sum(len(r) + len(c) for r, c in keep) + 256)
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(size)
+            n = lc.llama_chat_apply_template(name, chat, len(keep), add_generation_prompt, buf, size)
+            if n < 0:
+                raise InvalidInputError(f"llama.cpp has no built-in chat template {name.decode()!r}")
+            if n <= size:
+                return buf.raw[:n].decode("utf-8", "replace")
+            size = n + 1
+        raise InvalidInputError("the chat prompt could not be formatted")
+
     def chat_prompt_tokens(self, messages: list[dict], *, tools: list[dict] | None = None) -> list[int]:
-        # The rendered template already holds the special tokens it needs (e.g. <bos>).
-        return self.tokenize(self.apply_chat_template(messages, tools=tools), add_special=False, parse_special=True)
+        # A GGUF's Jinja template writes the special tokens it needs (e.g. <bos>) itself; llama.cpp's
+        # built-in fallbacks do not, so then the tokenizer adds them as the model asks.
+        prompt = self.apply_chat_template(messages, tools=tools)
+        return self.tokenize(prompt, add_special=not self.chat_template, parse_special=True)
 
     # --- requests --------------------------------------------------------------------------------
 

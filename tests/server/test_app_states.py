@@ -29,6 +29,12 @@ def test_failed_load_is_reported():
 
 def test_unknown_routes_are_openai_shaped_404s():
     client = TestClient(create_app(EngineHolder(model_id="m")))
-    r = client.post("/v1/embeddings", json={"model": "m", "input": "x"})
+    r = client.post("/v1/images/generations", json={"prompt": "x"})
     assert r.status_code == 404
     assert r.json()["error"]["type"] == "not_found_error"
+
+
+def test_embeddings_say_they_are_not_available():
+    client = TestClient(create_app(EngineHolder(model_id="m")))
+    r = client.post("/v1/embeddings", json={"model": "m", "input": "x"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "embeddings_not_supported"
