@@ -11,7 +11,7 @@ import uuid
 from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from assistant.errors import AssistantError
 from assistant.runtimes.base import Engine, Generation, GenerationRequest, SamplingParams
@@ -19,6 +19,7 @@ from assistant.settings import ServeSettings
 
 from . import errors, tools
 from .errors import APIError
+from .metrics import Metrics
 from .schemas import ChatCompletionRequest, CompletionRequest
 
 
@@ -60,6 +61,8 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
     api_key = settings.resolved_api_key()
     app = FastAPI(title="assistant", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.holder = holder
+    metrics = Metrics()
+    app.state.metrics = metrics
     errors.install(app)
 
     if settings.cors_origin:
@@ -67,6 +70,28 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        endpoint = request.url.path if request.url.path.startswith(("/v1/", "/health", "/metrics")) else "other"
+        if endpoint.startswith("/v1/models/"):
+            endpoint = "/v1/models/{id}"
+        if isinstance(response, StreamingResponse):
+            inner = response.body_iterator
+
+            async def timed():
+                try:
+                    async for part in inner:
+                        yield part
+                finally:
+                    metrics.request(endpoint, response.status_code, time.perf_counter() - started)
+
+            response.body_iterator = timed()
+        else:
+            metrics.request(endpoint, response.status_code, time.perf_counter() - started)
+        return response
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -81,6 +106,12 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
             return JSONResponse(errors.error_body(f"the request body exceeds {settings.max_body_bytes} bytes",
                                                   "invalid_request_error", None, "request_too_large"), 413)
         return await call_next(request)
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        engine = holder.engine
+        text = metrics.render(engine.queue_depth() if engine else 0, engine.active() if engine else 0)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -152,8 +183,9 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return _sse(request, generation,
-                        _chat_chunks(generation, ident, created, holder.model_id, include_usage, plan))
-        text, last = await _collect(request, generation)
+                        _chat_chunks(_observed(generation, metrics), ident, created, holder.model_id,
+                                     include_usage, plan))
+        text, last = await _collect(request, _observed(generation, metrics))
         message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
         finish = last.finish_reason
         calls = tools.parse_call(text, plan) if plan is not None else None
@@ -180,8 +212,9 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return _sse(request, generation,
-                        _completion_chunks(generation, ident, created, holder.model_id, echo, include_usage))
-        text, last = await _collect(request, generation)
+                        _completion_chunks(_observed(generation, metrics), ident, created, holder.model_id, echo,
+                                           include_usage))
+        text, last = await _collect(request, _observed(generation, metrics))
         return {"id": ident, "object": "text_completion", "created": created, "model": holder.model_id,
                 "choices": [{"index": 0, "text": echo + text, "logprobs": None, "finish_reason": last.finish_reason}],
                 "usage": _usage(last)}
@@ -252,6 +285,29 @@ def _completion_prompt(engine: Engine, prompt) -> tuple[str, list[int]]:
 def _usage(last) -> dict[str, int]:
     return {"prompt_tokens": last.prompt_tokens, "completion_tokens": last.completion_tokens,
             "total_tokens": last.prompt_tokens + last.completion_tokens}
+
+
+class _observed:
+    """A generation that reports its token counts, time to first text and decode speed."""
+
+    def __init__(self, generation: Generation, metrics: Metrics) -> None:
+        self.generation, self.metrics = generation, metrics
+
+    def cancel(self) -> None:
+        self.generation.cancel()
+
+    async def __aiter__(self):
+        started = time.perf_counter()
+        first = None
+        async for chunk in self.generation:
+            now = time.perf_counter()
+            if first is None and chunk.text:
+                first = now
+            if chunk.finish_reason is not None:
+                self.metrics.generation(chunk.prompt_tokens, chunk.completion_tokens,
+                                        None if first is None else first - started,
+                                        None if first is None else now - first)
+            yield chunk
 
 
 async def _collect(request: Request, generation: Generation):

@@ -303,3 +303,15 @@ def test_tool_choice_none_is_plain_text(client):
     r = client.chat.completions.create(model=MODEL, messages=QUESTION, tools=[WEATHER], tool_choice="none",
                                        temperature=0, max_tokens=30)
     assert r.choices[0].message.tool_calls is None and "Paris" in r.choices[0].message.content
+
+
+def test_metrics_count_requests_and_tokens(client, server):
+    client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=10)
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line and not line.startswith("#")}
+    assert values['assistant_requests_total{endpoint="/v1/chat/completions",status="200"}'] >= 1
+    assert values["assistant_completion_tokens_total"] >= 10
+    assert values["assistant_time_to_first_token_seconds_count"] >= 1
+    assert values['assistant_request_duration_seconds_bucket{endpoint="/v1/chat/completions",le="+Inf"}'] >= 1
+    assert "assistant_queue_depth 0" in text and "# TYPE assistant_decode_tokens_per_second histogram" in text
