@@ -143,8 +143,6 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         engine = holder.ready()
         if body.n not in (None, 1):
             raise APIError(400, "n > 1 is not supported; send separate requests", param="n")
-        if body.logprobs:
-            raise APIError(400, "logprobs are not supported yet", param="logprobs")
         stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
         if len(stop) > 4:
             raise APIError(400, "at most 4 stop sequences", param="stop")
@@ -166,6 +164,11 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         engine, sampling, stop = common(body, 1.0)
+        if body.top_logprobs is not None and not (0 <= body.top_logprobs <= 20):
+            raise APIError(400, "top_logprobs must be between 0 and 20", param="top_logprobs")
+        if body.top_logprobs is not None and not body.logprobs:
+            raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
+        top = (body.top_logprobs or 0) if body.logprobs else None
         plan = tools.plan_tools(body.tools, body.tool_choice)
         if plan is not None and body.response_format and body.response_format.type != "text":
             raise APIError(400, "use either tools or response_format, not both", param="response_format")
@@ -177,7 +180,7 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         template_tools = body.tools if plan is not None and knows_tools else None
         prompt = await asyncio.to_thread(engine.chat_prompt_tokens, messages, tools=template_tools)
         max_tokens = limit_tokens(body.max_completion_tokens or body.max_tokens, engine, len(prompt))
-        generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling),
+        generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling, top),
                                    asyncio.get_running_loop())
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
@@ -185,7 +188,7 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
             return _sse(request, generation,
                         _chat_chunks(_observed(generation, metrics), ident, created, holder.model_id,
                                      include_usage, plan))
-        text, last = await _collect(request, _observed(generation, metrics))
+        text, last, entries = await _collect(request, _observed(generation, metrics))
         message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
         finish = last.finish_reason
         calls = tools.parse_call(text, plan) if plan is not None else None
@@ -193,7 +196,8 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
             message.update(content=None, tool_calls=calls)
             finish = "tool_calls"
         return {"id": ident, "object": "chat.completion", "created": created, "model": holder.model_id,
-                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                "choices": [{"index": 0, "message": message, "logprobs": _chat_logprobs(entries, top),
+                             "finish_reason": finish}],
                 "usage": _usage(last)}
 
     @app.post("/v1/completions")
@@ -203,9 +207,12 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
             raise APIError(400, "suffix (fill-in-the-middle) is not supported", param="suffix")
         if body.best_of not in (None, 1):
             raise APIError(400, "best_of > 1 is not supported", param="best_of")
+        if body.logprobs is not None and not (0 <= int(body.logprobs) <= 5):
+            raise APIError(400, "logprobs must be between 0 and 5", param="logprobs")
+        top = None if body.logprobs is None or body.logprobs is False else int(body.logprobs)
         prompt_text, prompt = await asyncio.to_thread(_completion_prompt, engine, body.prompt)
         max_tokens = limit_tokens(body.max_tokens, engine, len(prompt))
-        generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling),
+        generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling, top),
                                    asyncio.get_running_loop())
         ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         echo = prompt_text if body.echo else ""
@@ -214,9 +221,10 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
             return _sse(request, generation,
                         _completion_chunks(_observed(generation, metrics), ident, created, holder.model_id, echo,
                                            include_usage))
-        text, last = await _collect(request, _observed(generation, metrics))
+        text, last, entries = await _collect(request, _observed(generation, metrics))
         return {"id": ident, "object": "text_completion", "created": created, "model": holder.model_id,
-                "choices": [{"index": 0, "text": echo + text, "logprobs": None, "finish_reason": last.finish_reason}],
+                "choices": [{"index": 0, "text": echo + text, "logprobs": _completion_logprobs(entries, top, len(echo)),
+                             "finish_reason": last.finish_reason}],
                 "usage": _usage(last)}
 
     @app.post("/v1/embeddings")
@@ -320,17 +328,37 @@ async def _collect(request: Request, generation: Generation):
                 return
 
     watcher = asyncio.create_task(watch())
-    parts, last = [], None
+    parts, last, entries = [], None, []
     try:
         async for chunk in generation:
             parts.append(chunk.text)
+            entries.extend(chunk.logprobs)
             last = chunk
     finally:
         watcher.cancel()
         generation.cancel()  # no-op when finished; stops decoding if this task was cancelled
     if last.finish_reason == "error":
         raise APIError(500, last.error or "generation failed", type="server_error")
-    return "".join(parts), last
+    return "".join(parts), last, entries
+
+
+def _chat_logprobs(entries, top: int | None) -> dict[str, Any] | None:
+    if top is None:
+        return None
+    return {"content": [{"token": e.token, "logprob": e.logprob, "bytes": list(e.bytes),
+                         "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(b)} for t, lp, b in e.top]}
+                        for e in entries], "refusal": None}
+
+
+def _completion_logprobs(entries, top: int | None, offset: int) -> dict[str, Any] | None:
+    if top is None:
+        return None
+    offsets, position = [], offset
+    for e in entries:
+        offsets.append(position)
+        position += len(e.token)
+    return {"tokens": [e.token for e in entries], "token_logprobs": [e.logprob for e in entries],
+            "top_logprobs": [{t: lp for t, lp, _ in e.top} for e in entries], "text_offset": offsets}
 
 
 def _sse(request: Request, generation: Generation, events: AsyncIterator[dict]) -> StreamingResponse:
@@ -371,7 +399,10 @@ async def _chat_chunks(generation: Generation, ident: str, created: int, model: 
             else:
                 text = ""
         if text:
-            yield chunk({"content": text}, None)
+            event = chunk({"content": text}, None)
+            if piece.logprobs:
+                event["choices"][0]["logprobs"] = _chat_logprobs(piece.logprobs, 0)
+            yield event
         if piece.finish_reason is not None:
             finish = piece.finish_reason
             if held is not None:

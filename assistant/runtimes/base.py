@@ -10,7 +10,7 @@ from typing import AsyncIterator, Iterator, Protocol
 
 from ..errors import ContextLengthExceededError, EngineClosedError, QueueFullError
 
-__all__ = ["Chunk", "ContextLengthExceededError", "Engine", "EngineClosedError", "Generation",
+__all__ = ["TokenLogprob", "Chunk", "ContextLengthExceededError", "Engine", "EngineClosedError", "Generation",
            "GenerationRequest", "QueueFullError", "SamplingParams"]
 
 
@@ -36,6 +36,17 @@ class GenerationRequest:
     max_tokens: int
     stop: tuple[str, ...] = ()
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    top_logprobs: int | None = None  # None: no log-probabilities; k: the chosen token's and the k likeliest
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token's log-probability under the model, with the likeliest alternatives."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top: tuple[tuple[str, float, tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class Chunk:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    logprobs: tuple[TokenLogprob, ...] = ()  # of the tokens since the previous chunk
 
 
 _DONE = object()

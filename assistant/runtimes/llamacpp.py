@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError, ModelFileError
 from .base import (Chunk, ContextLengthExceededError, EngineClosedError, Generation, GenerationRequest,
-                   QueueFullError)
+                   QueueFullError, TokenLogprob)
 
 DEFAULT_SLOTS = 4
 DEFAULT_BATCH = 512
@@ -39,6 +39,7 @@ class _Slot:
     decoder: codecs.IncrementalDecoder = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
     pending_text: str = ""
     n_generated: int = 0
+    logprobs: list = field(default_factory=list)  # TokenLogprob entries not yet sent
 
     @property
     def busy(self) -> bool:
@@ -251,6 +252,7 @@ class LlamaCppEngine:
         slot.n_fed = slot.n_past = slot.n_generated = 0
         slot.next_token = None
         slot.pending_text = ""
+        slot.logprobs = []
         slot.decoder = codecs.getincrementaldecoder("utf-8")("replace")
         slot.sampler = self._make_sampler(generation.request)
 
@@ -290,6 +292,9 @@ class LlamaCppEngine:
         for slot in self._slots:
             if slot.busy and slot.batch_index >= 0:
                 token = self._llama_cpp.llama_sampler_sample(slot.sampler, self._ctx.ctx, slot.batch_index)
+                if (slot.generation.request.top_logprobs is not None
+                        and not self._llama_cpp.llama_vocab_is_eog(self._vocab, token)):
+                    slot.logprobs.append(self._logprob(slot.batch_index, token, slot.generation.request.top_logprobs))
                 self._on_token(slot, token)
 
     @staticmethod
@@ -319,11 +324,30 @@ class LlamaCppEngine:
         emit = slot.pending_text[:len(slot.pending_text) - hold]
         slot.pending_text = slot.pending_text[len(emit):]
         if emit:
-            slot.generation.push(Chunk(emit))
+            slot.generation.push(Chunk(emit, logprobs=tuple(slot.logprobs)))
+            slot.logprobs = []
         if slot.n_generated >= slot.generation.request.max_tokens or slot.n_past + 1 >= self.context_length:
             self._flush_and_finish(slot, "length")
             return
         slot.next_token = token
+
+    def _logprob(self, row: int, token: int, k: int) -> TokenLogprob:
+        """log softmax of the model's logits for this row: the chosen token and the k likeliest."""
+        import numpy as np
+
+        ptr = self._llama_cpp.llama_get_logits_ith(self._ctx.ctx, row)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).astype(np.float64)
+        top_value = logits.max()
+        log_z = top_value + np.log(np.exp(logits - top_value).sum())
+
+        def entry(t: int) -> tuple[str, float, tuple[int, ...]]:
+            raw = self._piece(int(t))
+            return raw.decode("utf-8", "replace"), float(logits[t] - log_z), tuple(raw)
+
+        best = np.argpartition(-logits, k)[:k] if k else np.array([], dtype=int)
+        best = best[np.argsort(-logits[best])]
+        text, logprob, raw = entry(token)
+        return TokenLogprob(text, logprob, raw, tuple(entry(t) for t in best))
 
     def _piece(self, token: int) -> bytes:
         """The bytes of one token (llama_token_to_piece returns the length it wrote)."""
@@ -350,7 +374,9 @@ class LlamaCppEngine:
         if generation is None:
             return
         generation.push(Chunk(slot.pending_text if reason in ("stop", "length") else "", reason,
-                              prompt_tokens=len(slot.prompt), completion_tokens=slot.n_generated, error=error))
+                              prompt_tokens=len(slot.prompt), completion_tokens=slot.n_generated, error=error,
+                              logprobs=tuple(slot.logprobs)))
+        slot.logprobs = []
         slot.generation = None
         slot.pending_text = ""
         slot.next_token = None

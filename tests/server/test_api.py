@@ -315,3 +315,26 @@ def test_metrics_count_requests_and_tokens(client, server):
     assert values["assistant_time_to_first_token_seconds_count"] >= 1
     assert values['assistant_request_duration_seconds_bucket{endpoint="/v1/chat/completions",le="+Inf"}'] >= 1
     assert "assistant_queue_depth 0" in text and "# TYPE assistant_decode_tokens_per_second histogram" in text
+
+
+def test_chat_logprobs(client):
+    import math
+
+    r = client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=0, max_tokens=8,
+                                       logprobs=True, top_logprobs=3)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens
+    assert "".join(t.token for t in content) == r.choices[0].message.content
+    for t in content:
+        assert t.logprob <= 0 and len(t.top_logprobs) == 3
+        assert t.top_logprobs[0].logprob >= t.top_logprobs[-1].logprob
+        assert t.top_logprobs[0].token == t.token  # greedy picks the likeliest
+    assert sum(math.exp(t.logprob) for t in content[:1]) <= 1.0
+
+
+def test_completion_logprobs(client):
+    r = client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=4, temperature=0,
+                                  logprobs=2)
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == 4
+    assert all(len(t) <= 2 for t in lp.top_logprobs) and all(v <= 0 for v in lp.token_logprobs)
