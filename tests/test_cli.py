@@ -80,3 +80,22 @@ def test_models_list_json(tmp_path):
     rows = json.loads(out.stdout)
     assert {r["id"] for r in rows} >= {"smollm2-135m-instruct-q4_1", "whisper-tiny.en-ct2"}
     assert not any(r["installed"] for r in rows)
+
+
+@pytest.mark.models
+def test_models_verify_rm_and_errors(tmp_path, local_models):
+    env = {"ASSISTANT_MODELS_DIR": str(tmp_path)}
+    folder = tmp_path / "smollm2-135m-instruct-q4_1"
+    folder.mkdir()
+    target = folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    target.write_bytes(local_models["smollm2-135m-instruct-q4_1"].read_bytes())
+    ok = run("models", "verify", env=env)
+    assert ok.returncode == 0 and "smollm2-135m-instruct-q4_1: ok" in ok.stdout
+    with target.open("r+b") as f:
+        f.seek(1000)
+        f.write(b"xx")
+    bad = run("models", "verify", env=env)
+    assert bad.returncode != 0 and "sha256 differs" in bad.stdout and "pull --force" in bad.stderr
+    assert "no previous version" in run("models", "rollback", "smollm2-135m-instruct-q4_1", env=env).stderr
+    gone = run("models", "rm", "smollm2-135m-instruct-q4_1", env=env)
+    assert gone.returncode == 0 and not folder.exists()
