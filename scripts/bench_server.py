@@ -72,7 +72,8 @@ def main() -> None:
     from assistant.budget import ensure_model_fits
     from assistant.catalog import load_catalog
     from assistant.hardware import probe
-    from assistant.memory import RuntimeConfig
+    from assistant.serve import runtime_config
+    from assistant.settings import ServeSettings
     from assistant.store import install
 
     catalog, hw = load_catalog(), probe()
@@ -120,10 +121,10 @@ def main() -> None:
                   f"({total / elapsed / single:.2f}x one stream; goal at 4: >= 2x)")
         status = Path(f"/proc/{proc.pid}/status").read_text()
         peak = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM"))
-        est = ensure_model_fits(spec, RuntimeConfig(context_length=args.context, n_seq=4,
-                                                     cpu_features=tuple(hw.cpu.features)), hw, catalog, file=path)
+        settings = ServeSettings(model=args.model, context=args.context, slots=4)
+        est = ensure_model_fits(spec, runtime_config(settings, hw), hw, catalog, file=path)
         print(f"server peak RSS    : {peak / 2**20:6.1f} MiB, estimate {est.total_bytes / 2**20:6.1f} MiB "
-              f"({(est.total_bytes - peak) / peak:+.1%}; the estimate leaves out the HTTP stack)")
+              f"({(est.total_bytes - peak) / peak:+.1%}), the pre-flight's figure for 4 slots")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
