@@ -210,22 +210,31 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         if body.logprobs is not None and not (0 <= int(body.logprobs) <= 5):
             raise APIError(400, "logprobs must be between 0 and 5", param="logprobs")
         top = None if body.logprobs is None or body.logprobs is False else int(body.logprobs)
-        prompt_text, prompt = await asyncio.to_thread(_completion_prompt, engine, body.prompt)
-        max_tokens = limit_tokens(body.max_tokens, engine, len(prompt))
-        generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling, top),
-                                   asyncio.get_running_loop())
+        prompts = await asyncio.to_thread(_completion_prompts, engine, body.prompt)
+        loop = asyncio.get_running_loop()
+        generations = []
+        try:
+            for _, tokens in prompts:
+                max_tokens = limit_tokens(body.max_tokens, engine, len(tokens))
+                generations.append(engine.submit(GenerationRequest(tuple(tokens), max_tokens, stop, sampling, top), loop))
+        except BaseException:
+            for g in generations:
+                g.cancel()
+            raise
+        group = _Group(generations)
         ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-        echo = prompt_text if body.echo else ""
+        echoes = [text if body.echo else "" for text, _ in prompts]
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return _sse(request, generation,
-                        _completion_chunks(_observed(generation, metrics), ident, created, holder.model_id, echo,
-                                           include_usage))
-        text, last, entries = await _collect(request, _observed(generation, metrics))
+            streams = [_completion_chunks(_observed(g, metrics), ident, created, holder.model_id, echo, i)
+                       for i, (g, echo) in enumerate(zip(generations, echoes, strict=True))]
+            return _sse(request, group, _merged(streams, ident, created, holder.model_id, include_usage))
+        results = await asyncio.gather(*(_collect(request, _observed(g, metrics)) for g in generations))
+        choices = [{"index": i, "text": echo + text, "logprobs": _completion_logprobs(entries, top, len(echo)),
+                    "finish_reason": last.finish_reason}
+                   for i, ((text, last, entries), echo) in enumerate(zip(results, echoes, strict=True))]
         return {"id": ident, "object": "text_completion", "created": created, "model": holder.model_id,
-                "choices": [{"index": 0, "text": echo + text, "logprobs": _completion_logprobs(entries, top, len(echo)),
-                             "finish_reason": last.finish_reason}],
-                "usage": _usage(last)}
+                "choices": choices, "usage": _usage_sum([last for _, last, _ in results])}
 
     @app.post("/v1/embeddings")
     async def embeddings(request: Request):
@@ -280,14 +289,37 @@ def _grammar_for(body: ChatCompletionRequest) -> str | None:
         raise APIError(400, f"cannot turn this JSON schema into a grammar: {exc}", param="response_format") from None
 
 
-def _completion_prompt(engine: Engine, prompt) -> tuple[str, list[int]]:
+MAX_PROMPTS = 16
+
+
+def _completion_prompts(engine: Engine, prompt) -> list[tuple[str, list[int]]]:
+    """A string, a token list, or a list of either -> [(text, tokens)], one per prompt."""
     if isinstance(prompt, str):
-        return prompt, engine.tokenize(prompt)
-    if prompt and all(isinstance(t, int) for t in prompt):
-        return engine.detokenize(list(prompt)), list(prompt)
-    if len(prompt) == 1:
-        return _completion_prompt(engine, prompt[0])
-    raise APIError(400, "a list of several prompts is not supported; send one request per prompt", param="prompt")
+        return [(prompt, engine.tokenize(prompt))]
+    if not prompt:
+        raise APIError(400, "the prompt is empty", param="prompt")
+    if all(isinstance(t, int) for t in prompt):
+        return [(engine.detokenize(list(prompt)), list(prompt))]
+    if len(prompt) > MAX_PROMPTS:
+        raise APIError(400, f"at most {MAX_PROMPTS} prompts per request", param="prompt")
+    return [p for item in prompt for p in _completion_prompts(engine, item)]
+
+
+class _Group:
+    """Several generations cancelled together (a completion request with a list of prompts)."""
+
+    def __init__(self, generations: list[Generation]) -> None:
+        self.generations = generations
+
+    def cancel(self) -> None:
+        for g in self.generations:
+            g.cancel()
+
+
+def _usage_sum(lasts) -> dict[str, int]:
+    prompt = sum(last.prompt_tokens for last in lasts)
+    completion = sum(last.completion_tokens for last in lasts)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _usage(last) -> dict[str, int]:
@@ -422,11 +454,11 @@ async def _chat_chunks(generation: Generation, ident: str, created: int, model: 
                        "choices": [], "usage": _usage(piece)}
 
 
-async def _completion_chunks(generation: Generation, ident: str, created: int, model: str, echo: str,
-                             include_usage: bool):
+async def _completion_chunks(generation, ident: str, created: int, model: str, echo: str, index: int):
+    """One prompt's events; the last item is its final Chunk (for the usage total), not an event."""
     def chunk(text: str, finish: str | None) -> dict:
         return {"id": ident, "object": "text_completion", "created": created, "model": model,
-                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]}
+                "choices": [{"index": index, "text": text, "logprobs": None, "finish_reason": finish}]}
 
     if echo:
         yield chunk(echo, None)
@@ -436,7 +468,37 @@ async def _completion_chunks(generation: Generation, ident: str, created: int, m
             return
         if piece.text or piece.finish_reason is not None:
             yield chunk(piece.text, piece.finish_reason)
-        if piece.finish_reason is not None and include_usage:
-            event = chunk("", None)
-            event["choices"], event["usage"] = [], _usage(piece)
-            yield event
+        if piece.finish_reason is not None:
+            yield piece
+
+
+async def _merged(streams, ident: str, created: int, model: str, include_usage: bool):
+    """Interleave the events of several prompts as they come; usage once, summed, at the end."""
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def pump(stream) -> None:
+        try:
+            async for item in stream:
+                await queue.put(item)
+        finally:
+            await queue.put(None)
+
+    tasks = [asyncio.create_task(pump(s)) for s in streams]
+    finals, open_streams = [], len(tasks)
+    try:
+        while open_streams:
+            item = await queue.get()
+            if item is None:
+                open_streams -= 1
+            elif isinstance(item, dict):
+                yield item
+                if "error" in item:
+                    return
+            else:
+                finals.append(item)
+        if include_usage:
+            yield {"id": ident, "object": "text_completion", "created": created, "model": model, "choices": [],
+                   "usage": _usage_sum(finals)}
+    finally:
+        for t in tasks:
+            t.cancel()

@@ -338,3 +338,23 @@ def test_completion_logprobs(client):
     lp = r.choices[0].logprobs
     assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == 4
     assert all(len(t) <= 2 for t in lp.top_logprobs) and all(v <= 0 for v in lp.token_logprobs)
+
+
+def test_completions_with_several_prompts(client):
+    prompts = ["The capital of France is", "One, two, three,", "Hello"]
+    r = client.completions.create(model=MODEL, prompt=prompts, max_tokens=6, temperature=0)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    singles = [client.completions.create(model=MODEL, prompt=p, max_tokens=6, temperature=0) for p in prompts]
+    alone = [one.choices[0].text for one in singles]
+    assert [c.text for c in r.choices] == alone
+    assert r.usage.completion_tokens == sum(one.usage.completion_tokens for one in singles)
+    assert r.usage.prompt_tokens == sum(one.usage.prompt_tokens for one in singles)
+    texts = {0: "", 1: "", 2: ""}
+    usage = None
+    for chunk in client.completions.create(model=MODEL, prompt=prompts, max_tokens=6, temperature=0, stream=True,
+                                           stream_options={"include_usage": True}):
+        for c in chunk.choices:
+            texts[c.index] += c.text
+        usage = chunk.usage or usage
+    assert [texts[i] for i in range(3)] == alone
+    assert usage.completion_tokens == r.usage.completion_tokens
