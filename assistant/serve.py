@@ -88,7 +88,7 @@ def run_server(settings: ServeSettings, say=print) -> None:
     catalog, hw = load_catalog(), probe()
     served = resolve_model(settings, catalog, hw, say)
     gpu_layers = preflight(served, settings, hw, catalog)
-    holder = EngineHolder(model_id=served.model_id)
+    holder = EngineHolder(model_id=served.model_id, installed=sorted(installed_files(catalog)))
     holder.load_in_background(lambda: LlamaCppEngine(
         served.path, model_id=served.model_id, context_length=settings.context, slots=settings.slots,
         threads=settings.threads or hw.cpu.cores, max_queue=settings.max_queue, n_gpu_layers=gpu_layers))

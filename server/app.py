@@ -26,9 +26,11 @@ from .schemas import ChatCompletionRequest, CompletionRequest
 class EngineHolder:
     """The engine, or why there is none yet: the server answers /health with 503 while loading."""
 
-    def __init__(self, engine: Engine | None = None, model_id: str | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, model_id: str | None = None,
+                 installed: list[str] | None = None) -> None:
         self.engine = engine
         self.model_id = model_id or (engine.model_id if engine else None)
+        self.installed = [m for m in (installed or []) if m != self.model_id]  # on disk, not loaded
         self.error: str | None = None
         self.created = int(time.time())
 
@@ -121,22 +123,31 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         status = "error" if holder.error else "loading"
         return JSONResponse({"status": status, "error": holder.error}, 503)
 
-    def model_card() -> dict[str, Any]:
-        return {"id": holder.model_id, "object": "model", "created": holder.created, "owned_by": "assistant"}
+    def model_card(model_id: str) -> dict[str, Any]:
+        # "loaded" is ours: installed models are listed too, but only the loaded one answers.
+        return {"id": model_id, "object": "model", "created": holder.created, "owned_by": "assistant",
+                "loaded": model_id == holder.model_id}
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [model_card()] if holder.model_id else []}
+        ids = ([holder.model_id] if holder.model_id else []) + holder.installed
+        return {"object": "list", "data": [model_card(m) for m in ids]}
 
     @app.get("/v1/models/{model_id:path}")
     async def get_model(model_id: str) -> dict[str, Any]:
-        check_model(model_id)
-        return model_card()
+        if model_id not in holder.installed:
+            check_model(model_id)
+        return model_card(model_id)
 
     def check_model(model_id: str) -> None:
-        if model_id != holder.model_id:
-            raise APIError(404, f"the model {model_id!r} is not served here; this server serves {holder.model_id!r}",
-                           type="invalid_request_error", param="model", code="model_not_found")
+        if model_id == holder.model_id:
+            return
+        if model_id in holder.installed:
+            message = (f"{model_id!r} is installed but this server runs {holder.model_id!r}; restart it with "
+                       f"`assistant serve --model {model_id}`")
+        else:
+            message = f"the model {model_id!r} does not exist here; this server serves {holder.model_id!r}"
+        raise APIError(404, message, type="invalid_request_error", param="model", code="model_not_found")
 
     def common(body: ChatCompletionRequest | CompletionRequest, default_temperature: float) -> tuple[Engine, SamplingParams, tuple[str, ...]]:
         check_model(body.model)

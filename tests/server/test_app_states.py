@@ -18,6 +18,16 @@ def test_loading_is_503_with_retry_after():
     assert "loading" in r.json()["error"]["message"]
 
 
+def test_installed_models_are_listed_but_only_the_loaded_one_answers():
+    client = TestClient(create_app(EngineHolder(model_id="m", installed=["m", "other"])))
+    data = client.get("/v1/models").json()["data"]
+    assert [(d["id"], d["loaded"]) for d in data] == [("m", True), ("other", False)]
+    assert client.get("/v1/models/other").json()["loaded"] is False
+    r = client.post("/v1/chat/completions", json={**BODY, "model": "other"})
+    assert r.status_code == 404 and "--model other" in r.json()["error"]["message"]
+    assert client.get("/v1/models/nope").status_code == 404
+
+
 def test_failed_load_is_reported():
     holder = EngineHolder(model_id="m")
     holder.error = "model file is corrupt"
