@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import threading
 import time
@@ -19,6 +18,7 @@ from assistant.settings import ServeSettings
 
 from . import errors, tools
 from .errors import APIError
+from .gate import Gate
 from .metrics import Metrics
 from .schemas import ChatCompletionRequest, CompletionRequest
 
@@ -67,47 +67,12 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
     app.state.metrics = metrics
     errors.install(app)
 
+    app.add_middleware(Gate, api_key=api_key, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     if settings.cors_origin:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        endpoint = request.url.path if request.url.path.startswith(("/v1/", "/health", "/metrics")) else "other"
-        if endpoint.startswith("/v1/models/"):
-            endpoint = "/v1/models/{id}"
-        if isinstance(response, StreamingResponse):
-            inner = response.body_iterator
-
-            async def timed():
-                try:
-                    async for part in inner:
-                        yield part
-                finally:
-                    metrics.request(endpoint, response.status_code, time.perf_counter() - started)
-
-            response.body_iterator = timed()
-        else:
-            metrics.request(endpoint, response.status_code, time.perf_counter() - started)
-        return response
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if api_key and request.url.path != "/health":
-            given = request.headers.get("authorization", "")
-            token = given[7:] if given.lower().startswith("bearer ") else ""
-            if not hmac.compare_digest(token.encode(), api_key.encode()):
-                return JSONResponse(errors.error_body("invalid or missing API key: send 'Authorization: Bearer <key>'",
-                                                      "invalid_request_error", None, "invalid_api_key"), 401)
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(errors.error_body(f"the request body exceeds {settings.max_body_bytes} bytes",
-                                                  "invalid_request_error", None, "request_too_large"), 413)
-        return await call_next(request)
 
     @app.get("/metrics")
     async def prometheus() -> PlainTextResponse:

@@ -359,3 +359,13 @@ def test_completions_with_several_prompts(client):
         usage = chunk.usage or usage
     assert [texts[i] for i in range(3)] == alone
     assert usage.completion_tokens == r.usage.completion_tokens
+
+
+def test_a_client_that_gives_up_on_a_plain_request_frees_its_slot(server):
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{server.url}/v1/chat/completions", timeout=0.5, json={
+            "model": MODEL, "max_tokens": 1500, "messages": [{"role": "user", "content": "Write a long essay."}]})
+    deadline = time.monotonic() + 5
+    while server.health()["active"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.health()["active"] == 0

@@ -48,3 +48,28 @@ def test_embeddings_say_they_are_not_available():
     client = TestClient(create_app(EngineHolder(model_id="m")))
     r = client.post("/v1/embeddings", json={"model": "m", "input": "x"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "embeddings_not_supported"
+
+
+def test_cors_is_off_unless_configured():
+    from assistant.settings import ServeSettings
+
+    origin = {"Origin": "http://localhost:3000"}
+    plain = TestClient(create_app(EngineHolder(model_id="m"))).get("/v1/models", headers=origin)
+    assert "access-control-allow-origin" not in plain.headers
+    allowed = TestClient(create_app(EngineHolder(model_id="m"), ServeSettings(cors_origin=["http://localhost:3000"])))
+    assert allowed.get("/v1/models", headers=origin).headers["access-control-allow-origin"] == "http://localhost:3000"
+    preflight = allowed.options("/v1/chat/completions", headers={**origin, "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 200
+
+
+def test_chunked_body_over_the_limit_is_413():
+    from assistant.settings import ServeSettings
+
+    client = TestClient(create_app(EngineHolder(model_id="m"), ServeSettings(max_body_bytes=1000)))
+
+    def chunks():
+        for _ in range(10):
+            yield b"x" * 200
+
+    r = client.post("/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
