@@ -46,6 +46,8 @@ class Requirements:
     min_tokens_per_s: float = DEFAULT_MIN_TOKENS_PER_S
     voice: bool = True
     kv_type: str = "f16"
+    n_seq: int = 1  # requests decoded together (the server's slots), each with its own KV stream
+    extra_overhead_bytes: int = 0  # what the host process adds (the HTTP stack)
 
 
 @dataclass
@@ -100,7 +102,8 @@ class Plan:
 
 def _config(hw: HardwareSpec, req: Requirements, context: int, offload: str) -> RuntimeConfig:
     return RuntimeConfig(context_length=context, kv_type=req.kv_type, offload=offload,
-                         cpu_features=tuple(hw.cpu.features))
+                         cpu_features=tuple(hw.cpu.features), n_seq=req.n_seq,
+                         extra_overhead_bytes=req.extra_overhead_bytes)
 
 
 def _fits(model: ModelSpec, est: MemoryEstimate, budget: Budget, limit: int) -> bool:
@@ -176,6 +179,13 @@ def _place(hw: HardwareSpec, model: ModelSpec, req: Requirements, budget: Budget
     if n_gpu == 0:
         return Candidate(model, True, "", context, est_cpu, device="cpu", gpu_layers=0)
     return Candidate(model, True, "", context, est_cpu, device=budget.device, gpu_layers=n_gpu)
+
+
+def place_model(hw: HardwareSpec, catalog: Catalog, model: ModelSpec, req: Requirements,
+                files: dict[str, Path] | None = None) -> Candidate | None:
+    """Where one model runs at req.context_length on this device (GPU, split, or CPU), or None."""
+    budget = compute_budget(hw, catalog, memory_limit=req.memory_limit, voice=req.voice)
+    return _place(hw, model, req, budget, req.context_length, files or {})
 
 
 def _largest_context(hw: HardwareSpec, model: ModelSpec, req: Requirements, budget: Budget,

@@ -10,7 +10,7 @@ from .catalog import Catalog, ModelSpec
 from .errors import InvalidInputError, NothingFitsError
 from .hardware.spec import HardwareSpec
 from .memory import RuntimeConfig
-from .picker import Requirements, pick_model
+from .picker import Requirements, pick_model, place_model
 from .settings import ServeSettings
 from .store import install, installed_files, model_file
 from .units import parse_size
@@ -64,11 +64,22 @@ def runtime_config(settings: ServeSettings, hw: HardwareSpec) -> RuntimeConfig:
 
 def preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, catalog: Catalog) -> int:
     """The shared fit check, with the server's slots counted (each has its own KV stream).
-    Returns the layers to offload: all of them when a GPU is the budget's device, else none."""
+    Returns llama.cpp's n_gpu_layers: -1 (all) when the model fits the GPU, the layers that fit
+    when a discrete GPU holds only part of it, 0 on the CPU."""
     from .budget import compute_budget
 
     limit = parse_size(settings.memory_limit) if settings.memory_limit else None
     budget = compute_budget(hw, catalog, memory_limit=limit)
+    if served.spec is not None:
+        req = Requirements(context_length=settings.context, memory_limit=limit, n_seq=settings.slots,
+                           extra_overhead_bytes=SERVER_STACK_BYTES)
+        placed = place_model(hw, catalog, served.spec, req, {served.spec.id: served.path})
+        if placed is not None:
+            if placed.device == "cpu" or not placed.gpu_layers:
+                return 0
+            arch = served.spec.architecture
+            return -1 if arch is None or placed.gpu_layers > arch.layers else placed.gpu_layers
+    # Nowhere fits (this raises with the numbers), or a bare .gguf: all on the budget's device.
     config = runtime_config(settings, hw)
     if budget.device != "cpu":
         config = RuntimeConfig(**{**config.__dict__, "offload": "gpu"})

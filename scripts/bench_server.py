@@ -64,6 +64,42 @@ def stream_once(client, model: str, tokens: int) -> tuple[float, int, float, flo
     return first - start, usage.completion_tokens, first, end
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str) -> None:
+    import httpx
+
+    for _ in range(1200):
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not become healthy")
+
+
+def sweep(client, model: str, tokens: int, label: str) -> None:
+    """Aggregate decode tokens/s with 1, 2 and 4 streams at once."""
+    single = None
+    for streams in (1, 2, 4):
+        results: list[tuple[float, int, float, float]] = []
+        threads = [threading.Thread(target=lambda: results.append(stream_once(client, model, tokens)))
+                   for _ in range(streams)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rate = sum(r[1] for r in results) / (time.perf_counter() - start)
+        single = single or rate
+        print(f"{label}: {streams} stream(s) {rate:6.1f} tok/s aggregate ({rate / single:.2f}x one stream)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma-3-270m-q4_k_m")
@@ -71,9 +107,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--context", type=int, default=2048)
     parser.add_argument("--repeat", type=int, default=5, help="alternating runs of binding and server")
+    parser.add_argument("--llama-server", type=Path, default=None,
+                        help="a llama-server binary (built from the same llama.cpp) to sweep as a reference")
     args = parser.parse_args()
 
-    import httpx
     from openai import OpenAI
 
     from assistant.budget import ensure_model_fits
@@ -88,21 +125,14 @@ def main() -> None:
     path = install(spec)
 
     reference = Reference(path, args.threads, args.context)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     exe = Path(sys.executable).parent / "assistant"
     proc = subprocess.Popen([str(exe), "serve", "--model", args.model, "--port", str(port), "--context",
                              str(args.context), "--slots", "4", "--threads", str(args.threads)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_healthy(url)
         client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=300)
         stream_once(client, args.model, 4)  # warm-up
         # Alternate the two, so that load from elsewhere on the machine hits both alike; report medians.
@@ -118,21 +148,7 @@ def main() -> None:
         print(f"server over HTTP   : TTFT {ttft * 1000:6.1f} ms   decode {tps_one:6.1f} tok/s   "
               f"ratio {tps_one / tps_ref:.2f} (goal >= 0.95)")
         print("per run, binding / server tok/s: " + ", ".join(f"{a[1]:.0f}/{b[1]:.0f}" for a, b in zip(ref_runs, http_runs, strict=True)))
-        for streams in (1, 2, 4):
-            results: list[tuple[float, int, float, float]] = []
-            threads = [threading.Thread(target=lambda: results.append(stream_once(client, args.model, args.tokens)))
-                       for _ in range(streams)]
-            start = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.perf_counter() - start
-            total = sum(r[1] for r in results)
-            if streams == 1:
-                single = total / elapsed
-            print(f"{streams} concurrent stream(s): {total / elapsed:6.1f} tok/s aggregate "
-                  f"({total / elapsed / single:.2f}x one stream; goal at 4: >= 2x)")
+        sweep(client, args.model, args.tokens, "our server  ")
         status = Path(f"/proc/{proc.pid}/status").read_text()
         peak = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM"))
         settings = ServeSettings(model=args.model, context=args.context, slots=4)
@@ -142,6 +158,20 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    if args.llama_server:
+        # llama.cpp's own server with 4 slots (as `-np 4`), same model, threads and per-slot context.
+        port = free_port()
+        ref = subprocess.Popen([str(args.llama_server), "-m", str(path), "--port", str(port), "-np", "4",
+                                "-c", str(args.context * 4), "-t", str(args.threads), "-fa", "on"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}")
+            client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=300)
+            stream_once(client, args.model, 4)
+            sweep(client, args.model, args.tokens, "llama-server")
+        finally:
+            ref.terminate()
+            ref.wait(timeout=20)
 
 
 if __name__ == "__main__":
