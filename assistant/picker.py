@@ -251,8 +251,9 @@ def pick_model(hw: HardwareSpec, catalog: Catalog, req: Requirements,
         pick = max(quick, key=lambda c: (c.model.parameters, c.model.bits_per_weight))
     elif fitting:
         pick = max(fitting, key=lambda c: c.tokens_per_s or 0.0)
+    throttled = bool(hw.power and hw.power.throttled)
     for c in fitting:
-        c.reason = _fit_reason(c, pick, req, budget)
+        c.reason = _fit_reason(c, pick, req, budget, throttled)
     order = sorted(candidates, key=lambda c: (c is not pick, not c.fits, -c.model.parameters))
     return Plan(hw, budget, req, pick, order)
 
@@ -267,10 +268,13 @@ def _excluded(model: ModelSpec, req: Requirements, files: dict[str, Path]) -> st
     return None
 
 
-def _fit_reason(c: Candidate, pick: Candidate | None, req: Requirements, budget: Budget) -> str:
+def _fit_reason(c: Candidate, pick: Candidate | None, req: Requirements, budget: Budget,
+                hw_throttled: bool = False) -> str:
     where = c.device if c.gpu_layers is None or c.device == "cpu" else f"{c.device}, {c.gpu_layers} layers on the GPU"
     slow = c.tokens_per_s is not None and c.tokens_per_s < req.min_tokens_per_s
     floor = f"the {req.min_tokens_per_s:g} tok/s voice floor"
+    if c is pick and hw_throttled:
+        return _fit_reason(c, pick, req, budget, False) + "; the device is thermally throttled, speeds lowered"
     if c is pick:
         if slow:
             return f"picked: the fastest that fits ({where}); every fitting model is under {floor}"

@@ -43,8 +43,14 @@ def hardware_table(spec: HardwareSpec) -> Table:
         if acc.tops:
             facts.append(f"{acc.tops:g} TOPS")
         table.add_row("accelerator", f"{acc.name} ({', '.join(facts)})")
-    if spec.power is not None and spec.power.mode:
-        table.add_row("power mode", spec.power.mode)
+    if spec.power is not None:
+        facts = [f"mode {spec.power.mode}"] if spec.power.mode else []
+        if spec.power.temperature_c is not None:
+            facts.append(f"hottest sensor {spec.power.temperature_c:g} C")
+        if spec.power.throttled:
+            facts.append("[bold red]thermally throttled[/]: expect lower speed")
+        if facts:
+            table.add_row("power", ", ".join(facts))
     return table
 
 

@@ -11,7 +11,7 @@ import platform
 import sys
 from pathlib import Path
 
-from . import apple, bandwidth, coral, linux, npu, nvidia
+from . import apple, bandwidth, coral, linux, npu, nvidia, thermal
 from .spec import Accelerator, Cpu, HardwareSpec, Memory, Power, load_spec
 
 __all__ = ["Accelerator", "Cpu", "HardwareSpec", "Memory", "Power", "load_spec", "probe"]
@@ -67,6 +67,10 @@ def _probe_linux() -> HardwareSpec:
             accelerators.append(gpu)
     accelerators += npu.read_npus()
     accelerators += coral.read_corals()
+    state = thermal.thermal_state(thermal.read_thermal_zones())
+    if state.max_temp_c is not None:
+        power = Power(mode=power.mode if power else None, throttled=state.throttled,
+                      temperature_c=round(state.max_temp_c, 1))
     mem_bw = next((a.bandwidth_bytes_per_s for a in accelerators if a.unified and a.bandwidth_bytes_per_s), None)
     return HardwareSpec(
         name=name,
