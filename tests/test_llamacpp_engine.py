@@ -52,9 +52,17 @@ def test_greedy_is_deterministic_and_matches_the_binding(gemma, local_models):
 def test_two_requests_decode_together_and_match_alone(gemma):
     prompts = [gemma.tokenize("Once upon a time"), gemma.tokenize("The best way to cook rice is")]
     alone = [run(gemma, p, max_tokens=16, sampling=SamplingParams(temperature=0))[0] for p in prompts]
+    # Submit one at a time (this engine's queue holds a single waiting request), then read both
+    # while they decode in the same batches.
+    generations = []
+    for n, p in enumerate(prompts, start=1):
+        generations.append(gemma.submit(GenerationRequest(tuple(p), 16, sampling=SamplingParams(temperature=0))))
+        deadline = time.monotonic() + 10
+        while gemma.active() < n and gemma.queue_depth() and time.monotonic() < deadline:
+            time.sleep(0.001)
     together: dict[int, str] = {}
-    threads = [threading.Thread(target=lambda i=i: together.__setitem__(
-        i, run(gemma, prompts[i], max_tokens=16, sampling=SamplingParams(temperature=0))[0])) for i in range(2)]
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, "".join(c.text for c in generations[i])))
+               for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
