@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .budget import ensure_model_fits
 from .catalog import Catalog, ModelSpec
-from .errors import InvalidInputError, NothingFitsError
+from .errors import InvalidInputError, ModelFileError, NothingFitsError
 from .hardware.spec import HardwareSpec
 from .memory import RuntimeConfig
 from .picker import Requirements, pick_model, place_model
@@ -96,14 +96,43 @@ def run_server(settings: ServeSettings, say=print) -> None:
     from .hardware import probe
     from .runtimes.llamacpp import LlamaCppEngine
 
+    check_port_free(settings.host, settings.port)
     catalog, hw = load_catalog(), probe()
     served = resolve_model(settings, catalog, hw, say)
     gpu_layers = preflight(served, settings, hw, catalog)
     holder = EngineHolder(model_id=served.model_id, installed=sorted(installed_files(catalog)))
-    holder.load_in_background(lambda: LlamaCppEngine(
-        served.path, model_id=served.model_id, context_length=settings.context, slots=settings.slots,
-        threads=settings.threads or hw.cpu.cores, max_queue=settings.max_queue, n_gpu_layers=gpu_layers))
     app = create_app(holder, settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+
+    def load():
+        try:
+            return LlamaCppEngine(served.path, model_id=served.model_id, context_length=settings.context,
+                                  slots=settings.slots, threads=settings.threads or hw.cpu.cores,
+                                  max_queue=settings.max_queue, n_gpu_layers=gpu_layers)
+        except Exception:
+            server.should_exit = True  # a model that cannot load ends the server, with the reason below
+            raise
+
+    loader = holder.load_in_background(load)
     say(f"serving {served.model_id} on http://{settings.host}:{settings.port}/v1 "
         f"(context {settings.context} per request, {settings.slots} at once)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    server.run()
+    loader.join(timeout=5)
+    if holder.error:
+        raise ModelFileError(f"{served.model_id} could not be loaded: {holder.error}")
+    if not server.started:
+        raise InvalidInputError(f"the server could not start on {settings.host}:{settings.port}")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before loading anything when the address is taken, with one clear line."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise InvalidInputError(f"cannot listen on {host}:{port} ({exc.strerror}); stop what uses it or "
+                                    "choose another --port") from None

@@ -99,3 +99,21 @@ def test_models_verify_rm_and_errors(tmp_path, local_models):
     assert "no previous version" in run("models", "rollback", "smollm2-135m-instruct-q4_1", env=env).stderr
     gone = run("models", "rm", "smollm2-135m-instruct-q4_1", env=env)
     assert gone.returncode == 0 and not folder.exists()
+
+
+def test_serve_on_a_busy_port_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        out = run("serve", "--port", str(s.getsockname()[1]), env={"ASSISTANT_MODELS_DIR": str(tmp_path)})
+    assert out.returncode != 0
+    assert "cannot listen on 127.0.0.1" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_corrupt_model_file(tmp_path, local_models):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(local_models["smollm2-135m-instruct-q4_1"].read_bytes()[:1_000_000])
+    out = run("serve", "--model", str(bad), "--port", "0")
+    assert out.returncode != 0 and "truncated" in out.stderr and "Traceback" not in out.stderr
