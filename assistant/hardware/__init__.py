@@ -41,12 +41,12 @@ def _probe_linux() -> HardwareSpec:
     proc = Path("/proc")
     cpuinfo = linux.parse_cpuinfo(_read_text(proc / "cpuinfo") or "")
     total, available = linux.parse_meminfo(_read_text(proc / "meminfo") or "MemTotal: 0 kB")
-    cpu_quota, mem_limit = linux.read_cgroup_limits(proc)
+    cgroup = linux.read_cgroup_limits(proc)
+    mem_limit, used = cgroup.memory_bytes, cgroup.memory_used_bytes
     logical = os.cpu_count() or cpuinfo.logical_cpus
-    cores = linux.usable_cores(logical, linux.read_affinity(), cpu_quota)
+    cores = linux.usable_cores(logical, linux.read_affinity(), cgroup.cpus)
     if mem_limit is not None and mem_limit < total:
         # Inside a limited cgroup the limit is the RAM we have; headroom is what is left under it.
-        used = _cgroup_usage(proc)
         total = mem_limit
         headroom = max(0, mem_limit - used) if used is not None else mem_limit
         available = min(available, headroom) if available is not None else headroom
@@ -148,12 +148,3 @@ def _dmi_product() -> str | None:
         return None
     return text
 
-
-def _cgroup_usage(proc: Path) -> int | None:
-    mounts = linux.parse_mountinfo(_read_text(proc / "self" / "mountinfo") or "")
-    paths = linux.parse_proc_self_cgroup(_read_text(proc / "self" / "cgroup") or "")
-    for d in linux.cgroup_dirs("memory", mounts, paths)[:1]:
-        text = _read_text(d / "memory.current") or _read_text(d / "memory.usage_in_bytes")
-        if text and text.strip().isdigit():
-            return int(text.strip())
-    return None

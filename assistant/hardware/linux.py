@@ -197,12 +197,19 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def read_cgroup_limits(proc: Path = Path("/proc")) -> tuple[float | None, int | None]:
-    """(cpu quota in CPUs, memory limit in bytes) of this process, from cgroup v1 or v2."""
+@dataclass(frozen=True)
+class CgroupLimits:
+    cpus: float | None = None  # CPU quota, in CPUs
+    memory_bytes: int | None = None  # the smallest memory limit along the cgroup's ancestry
+    memory_used_bytes: int | None = None  # what this process's own cgroup uses now
+
+
+def read_cgroup_limits(proc: Path = Path("/proc")) -> CgroupLimits:
+    """CPU quota, memory limit and memory use of this process's cgroup (v1 or v2)."""
     mountinfo = _read(proc / "self" / "mountinfo")
     self_cgroup = _read(proc / "self" / "cgroup")
     if mountinfo is None or self_cgroup is None:
-        return None, None
+        return CgroupLimits()
     mounts, paths = parse_mountinfo(mountinfo), parse_proc_self_cgroup(self_cgroup)
     cpu_limits: list[float] = []
     for d in cgroup_dirs("cpu", mounts, paths):
@@ -215,12 +222,17 @@ def read_cgroup_limits(proc: Path = Path("/proc")) -> tuple[float | None, int | 
         if q is not None:
             cpu_limits.append(q)
     mem_limits: list[int] = []
-    for d in cgroup_dirs("memory", mounts, paths):
+    memory_dirs = cgroup_dirs("memory", mounts, paths)
+    for d in memory_dirs:
         text = _read(d / "memory.max") or _read(d / "memory.limit_in_bytes")
         limit = parse_cgroup_memory_limit(text) if text else None
         if limit is not None:
             mem_limits.append(limit)
-    return (min(cpu_limits) if cpu_limits else None, min(mem_limits) if mem_limits else None)
+    used = None
+    if memory_dirs:
+        text = (_read(memory_dirs[0] / "memory.current") or _read(memory_dirs[0] / "memory.usage_in_bytes") or "").strip()
+        used = int(text) if text.isdigit() else None
+    return CgroupLimits(min(cpu_limits) if cpu_limits else None, min(mem_limits) if mem_limits else None, used)
 
 
 def usable_cores(logical_cpus: int, affinity: int | None, cpu_quota: float | None) -> int:

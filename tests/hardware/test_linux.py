@@ -127,9 +127,9 @@ def test_limits_on_a_parent_cgroup_are_found(tmp_path, data):
     proc.mkdir(parents=True)
     (proc / "mountinfo").write_text(f"34 33 0:29 / {root} rw,nosuid - cgroup2 cgroup rw,nsdelegate\n")
     (proc / "cgroup").write_text("0::/slurm/job_1/step_0/task_0\n")
-    cpus, memory = linux.read_cgroup_limits(tmp_path / "proc")
-    assert cpus == 2.5
-    assert memory == 4194304000
+    limits = linux.read_cgroup_limits(tmp_path / "proc")
+    assert limits.cpus == 2.5
+    assert limits.memory_bytes == 4194304000
 
 
 @pytest.mark.parametrize("logical, affinity, quota, expected", [

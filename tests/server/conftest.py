@@ -34,14 +34,17 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited: {self.proc.stdout.read()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if self._healthy():
+                return
             time.sleep(0.2)
         self.stop()
         raise RuntimeError("the server did not become healthy in 120 s")
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:  # not listening yet
+            return False
 
     def health(self) -> dict:
         return httpx.get(f"{self.url}/health", timeout=5).json()
