@@ -110,7 +110,10 @@ def serve(
     cors_origin: Optional[list[str]] = typer.Option(None, "--cors-origin", help="Allow this browser origin (repeatable)."),
     max_queue: Optional[int] = typer.Option(None, "--max-queue", help="Requests that may wait for a slot (default 64)."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Cap the model's memory, e.g. 2GiB."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the same keys."),
+    stt_model: Optional[str] = typer.Option(None, "--stt-model", help="Whisper for /v1/audio/transcriptions (catalog id or folder)."),
+    voice: Optional[str] = typer.Option(None, "--voice", help="Voice for /v1/audio/speech: Piper id or .onnx, or espeak-ng."),
+    listen: Optional[bool] = typer.Option(None, "--listen/--no-listen", help="Also run the voice loop on the microphone, on the same models."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the same keys (a [listen] table for the voice loop)."),
 ) -> None:
     """Serve the OpenAI-compatible API on this machine (127.0.0.1:8000 by default)."""
     from .serve import run_server
@@ -118,17 +121,118 @@ def serve(
 
     flags = {"host": host, "port": port, "model": model, "context": context, "slots": slots, "threads": threads,
              "api_key": api_key, "api_key_file": api_key_file, "cors_origin": cors_origin, "max_queue": max_queue,
-             "memory_limit": memory_limit}
+             "memory_limit": memory_limit, "stt_model": stt_model, "voice": voice, "listen": listen}
 
     def body():
         settings = _settings(ServeSettings, {k: v for k, v in flags.items() if v is not None}, config)
-        run_server(settings, say=lambda msg: err.print(msg, highlight=False))
+        listen_settings = None
+        if settings.listen:
+            from .listen import ListenSettings
+
+            listen_settings = _settings(ListenSettings, {"voice": voice, "stt_model": stt_model} if voice or
+                                        stt_model else {}, config, table="listen")
+        run_server(settings, say=lambda msg: err.print(msg, highlight=False), listen=listen_settings,
+                   emit=_voice_printer(False))
 
     _run(body)
 
 
-def _settings(cls, flags: dict, config: Optional[Path]):
-    """Flags, then ASSISTANT_* environment variables, then the TOML file, then defaults."""
+@app.command()
+def listen(
+    wake_word: Optional[str] = typer.Option(None, "--wake-word", help="okay_nabu (default), hey_jarvis, alexa, hey_mycroft, or a .tflite file."),
+    wake_engine: Optional[str] = typer.Option(None, "--wake-engine", help="auto (a Coral when it can), cpu or edgetpu."),
+    wake_threshold: Optional[float] = typer.Option(None, "--wake-threshold", help="Probability that fires (default: the model's)."),
+    wake_window: Optional[int] = typer.Option(None, "--wake-window", help="Probabilities averaged (default: the model's)."),
+    input_file: Optional[str] = typer.Option(None, "--input", help="Listen to this WAV/FLAC file (or - for stdin) instead of the microphone."),
+    input_device: Optional[str] = typer.Option(None, "--input-device", help="Microphone number or name (see --list-devices)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write the spoken replies to this WAV file."),
+    output_device: Optional[str] = typer.Option(None, "--output-device", help="Speaker number or name."),
+    speak: Optional[bool] = typer.Option(None, "--speak/--no-speak", help="Speak the replies (default) or only print them."),
+    server: Optional[str] = typer.Option(None, "--server", help="Use a running server's models (URL) instead of loading them here."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", help="The server's API key."),
+    model: Optional[str] = typer.Option(None, "--model", help="LLM: catalog id or .gguf (default: the best installed that fits)."),
+    stt_model: Optional[str] = typer.Option(None, "--stt-model", help="Whisper: catalog id or CTranslate2 folder."),
+    language: Optional[str] = typer.Option(None, "--language", help="Spoken language code (default: English for .en models)."),
+    beam_size: Optional[int] = typer.Option(None, "--beam-size", min=1, max=10, help="Whisper beam (default 1: fastest)."),
+    voice: Optional[str] = typer.Option(None, "--voice", help="Piper voice id or .onnx, or espeak-ng[:voice]."),
+    speed: Optional[float] = typer.Option(None, "--speed", help="Speaking speed, 0.25 to 4."),
+    silence: Optional[float] = typer.Option(None, "--silence", help="Seconds of silence that end a request (default 0.7)."),
+    max_utterance: Optional[float] = typer.Option(None, "--max-utterance", help="Longest request in seconds (default 15)."),
+    no_speech_timeout: Optional[float] = typer.Option(None, "--no-speech-timeout", help="Give up after this long without speech (default 5)."),
+    barge_in: Optional[bool] = typer.Option(None, "--barge-in/--no-barge-in", help="The wake word interrupts the reply."),
+    max_turns: Optional[int] = typer.Option(None, "--max-turns", help="Stop after this many requests."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="LLM temperature (default 0.7)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed, for repeatable replies."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the LLM and Whisper."),
+    list_devices: bool = typer.Option(False, "--list-devices", help="List microphones and speakers, then exit."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per event, one per line."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the same keys (top level or [listen])."),
+) -> None:
+    """Wake word, then speech to text, the LLM, and a spoken reply, all on this device."""
+    from .listen import ListenSettings, run_listen
+
+    if list_devices:
+        from .speech.audio import input_devices, output_devices
+
+        def show():
+            for kind, found in (("microphone", input_devices()), ("speaker", output_devices())):
+                for index, name in found:
+                    typer.echo(f"{kind} {index}: {name}")
+        _run(show)
+        return
+    flags = {"wake_word": wake_word, "wake_engine": wake_engine, "wake_threshold": wake_threshold,
+             "wake_window": wake_window, "input": input_file, "input_device": input_device, "output": output,
+             "output_device": output_device, "speak": speak, "server": server, "api_key": api_key, "model": model,
+             "stt_model": stt_model, "language": language, "beam_size": beam_size, "voice": voice, "speed": speed,
+             "silence_s": silence, "max_utterance_s": max_utterance, "no_speech_timeout_s": no_speech_timeout,
+             "barge_in": barge_in, "max_turns": max_turns, "temperature": temperature, "seed": seed, "threads": threads}
+    emit = _voice_printer(as_json)
+
+    def body():
+        settings = _settings(ListenSettings, {k: v for k, v in flags.items() if v is not None}, config, table="listen")
+        run_listen(settings, emit)
+
+    try:
+        _run(body)
+    except typer.Exit:
+        raise
+    if emit.errors:
+        raise typer.Exit(1)
+
+
+class _VoicePrinter:
+    """Voice events as JSON lines (``--json``) or as short human lines; counts the errors."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json, self.errors = as_json, 0
+
+    def __call__(self, event: dict) -> None:
+        self.errors += event["event"] == "error"
+        if self.as_json:
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
+            return
+        kind = event["event"]
+        line = {
+            "listening": lambda e: f"listening for {e['wake_word']} ({e['engine']}: {e['reason']})",
+            "wake": lambda e: f"[{e['t']:.2f}s] wake word {e['word']}",
+            "speech_end": lambda e: f"[{e['t']:.2f}s] end of speech ({e['reason']})",
+            "transcript": lambda e: f"you: {e['text']}",
+            "reply": lambda e: f"assistant: {e['text']}",
+            "spoken": lambda e: f"(spoken to {e['path']})",
+            "barge_in": lambda e: f"[{e['t']:.2f}s] interrupted",
+            "error": lambda e: f"error: {e['message']}",
+        }.get(kind, lambda e: json.dumps(e))(event)
+        (err if kind == "error" else Console(soft_wrap=True)).print(line, highlight=False, markup=False)
+
+
+def _voice_printer(as_json: bool) -> _VoicePrinter:
+    return _VoicePrinter(as_json)
+
+
+def _settings(cls, flags: dict, config: Optional[Path], table: str | None = None):
+    """Flags, then ASSISTANT_* environment variables, then the TOML file (its ``[table]`` merged
+    over its top level, when given), then defaults."""
     from pydantic import ValidationError
 
     from_file: dict = {}
@@ -139,6 +243,9 @@ def _settings(cls, flags: dict, config: Optional[Path]):
             from_file = tomllib.loads(config.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise InvalidInputError(f"cannot read the config file {config}: {exc}") from None
+        nested = from_file.pop("listen", {})
+        if table == "listen" and isinstance(nested, dict):
+            from_file.update(nested)
     try:
         from_env = cls()
         merged = {**from_file, **{k: getattr(from_env, k) for k in from_env.model_fields_set}, **flags}

@@ -81,3 +81,23 @@ class QueueFullError(AssistantError):
 class EngineClosedError(AssistantError):
     http_status = 503
     error_type = "server_error"
+
+
+class AudioError(InvalidInputError):
+    """Audio the user gave cannot be decoded, or holds no sound."""
+
+
+class AudioDeviceError(AssistantError):
+    """No microphone or speaker, or the audio library is missing."""
+
+    exit_code = 4
+    http_status = 503
+    error_type = "server_error"
+
+
+class MissingDependencyError(AssistantError):
+    """A feature needs a package (or a system library) that is not installed; says what to install."""
+
+    exit_code = 5
+    http_status = 501
+    error_type = "server_error"

@@ -87,7 +87,11 @@ def preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, ca
     return -1 if budget.device != "cpu" else 0
 
 
-def run_server(settings: ServeSettings, say=print) -> None:
+def run_server(settings: ServeSettings, say=print, listen=None, emit=None) -> None:
+    """``listen``: ListenSettings to also run the voice loop in this process, on the same LLM
+    engine and the same speech models as the HTTP API (one copy of each in memory)."""
+    import threading
+
     import uvicorn
 
     from server.app import EngineHolder, create_app
@@ -95,33 +99,57 @@ def run_server(settings: ServeSettings, say=print) -> None:
     from .catalog import load_catalog
     from .hardware import probe
     from .runtimes.llamacpp import LlamaCppEngine
+    from .speech.stack import SpeechStack
 
     check_port_free(settings.host, settings.port)
     catalog, hw = load_catalog(), probe()
     served = resolve_model(settings, catalog, hw, say)
     gpu_layers = preflight(served, settings, hw, catalog)
     holder = EngineHolder(model_id=served.model_id, installed=sorted(installed_files(catalog)))
-    app = create_app(holder, settings)
+    speech = SpeechStack(settings.stt_model, settings.voice, stt_device=settings.stt_device,
+                         threads=settings.threads or 0)
+    app = create_app(holder, settings, speech)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    voice: list = []
 
     def load():
         try:
-            return LlamaCppEngine(served.path, model_id=served.model_id, context_length=settings.context,
-                                  slots=settings.slots, threads=settings.threads or hw.cpu.cores,
-                                  max_queue=settings.max_queue, n_gpu_layers=gpu_layers)
+            engine = LlamaCppEngine(served.path, model_id=served.model_id, context_length=settings.context,
+                                    slots=settings.slots, threads=settings.threads or hw.cpu.cores,
+                                    max_queue=settings.max_queue, n_gpu_layers=gpu_layers)
+            if listen is not None:
+                from .listen import build_loop
+
+                loop = build_loop(listen, emit or (lambda _e: None), engine=engine, stack=speech)
+                voice.append(loop)
+                threading.Thread(target=_run_voice, args=(loop,), name="voice-loop", daemon=True).start()
+            return engine
         except Exception:
-            server.should_exit = True  # a model that cannot load ends the server, with the reason below
+            server.should_exit = True  # a model (or microphone) that fails ends the server, with the reason below
             raise
 
     loader = holder.load_in_background(load)
     say(f"serving {served.model_id} on http://{settings.host}:{settings.port}/v1 "
         f"(context {settings.context} per request, {settings.slots} at once)")
     server.run()
+    for loop in voice:
+        loop.stop()
     loader.join(timeout=5)
     if holder.error:
         raise ModelFileError(f"{served.model_id} could not be loaded: {holder.error}")
     if not server.started:
         raise InvalidInputError(f"the server could not start on {settings.host}:{settings.port}")
+
+
+def _run_voice(loop) -> None:
+    try:
+        loop.run()
+    finally:
+        loop.source.close()
+        if loop.sink is not None:
+            loop.sink.close()
+        if not loop.stopped.is_set():  # the audio ended (or failed): the server goes on without it
+            loop.emit({"event": "error", "message": "the voice loop stopped; the HTTP API keeps running"})
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -23,6 +23,11 @@ class ServeSettings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     max_tokens_limit: int = 4096
     memory_limit: str | None = None
+    max_upload_bytes: int = 25 * 1024 * 1024  # audio files, as OpenAI's limit
+    stt_model: str | None = None  # Whisper: catalog id or CTranslate2 folder; default: the catalog's
+    stt_device: str = "auto"
+    voice: str | None = None  # Piper catalog id or .onnx path, or espeak-ng[:voice]
+    listen: bool = False  # also run the voice loop on the microphone, on the same loaded models
 
     def resolved_api_key(self) -> str | None:
         if self.api_key:

@@ -12,12 +12,32 @@ cd "$(dirname "$0")/.."
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 PYTHON=${PYTHON:-python3}
 CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF}
-extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev]"
+extras="[speech]"
+[ "${1:-}" = "--dev" ] && extras="[speech,dev]"
 
 cache_root=${ASSISTANT_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/assistant/wheels}
 cache="$cache_root/$(uname -m)-$(printf '%s' "$CMAKE_ARGS" | sha1sum | cut -c1-10)"
 mkdir -p "$cache"
+
+# System libraries of the voice: PortAudio (microphone and speaker) and espeak-ng (the fallback
+# voice); the tests also need PulseAudio, whose null sink is a virtual microphone.
+apt_packages=(libportaudio2 espeak-ng)
+[ "${1:-}" = "--dev" ] && apt_packages+=(pulseaudio pulseaudio-utils libasound2-plugins)
+missing=()
+if command -v dpkg-query >/dev/null; then
+    for p in "${apt_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "installing ${missing[*]}..."
+        (apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+         { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }) >/dev/null
+    else
+        echo "the voice needs: sudo apt-get install ${missing[*]}"
+    fi
+fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check)

@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from assistant.errors import AssistantError
 from assistant.runtimes.base import Engine, Generation, GenerationRequest, SamplingParams
 from assistant.settings import ServeSettings
+from assistant.speech.stack import SpeechStack
 
-from . import errors, responses, tools
+from . import audio, errors, responses, tools
 from .errors import APIError
 from .gate import Gate
 from .metrics import Metrics
@@ -57,7 +58,10 @@ class EngineHolder:
                        headers={"Retry-After": "2"})
 
 
-def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = None) -> FastAPI:
+def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = None,
+               speech: SpeechStack | None = None) -> FastAPI:
+    """``speech``: the process's speech models (shared with ``serve --listen``); made from the
+    settings when not given, and loaded on the first audio request."""
     settings = settings or ServeSettings()
     holder = engine if isinstance(engine, EngineHolder) else EngineHolder(engine)
     api_key = settings.resolved_api_key()
@@ -66,8 +70,12 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
     metrics = Metrics()
     app.state.metrics = metrics
     errors.install(app)
+    app.state.speech = speech or SpeechStack(settings.stt_model, settings.voice, stt_device=settings.stt_device,
+                                             threads=settings.threads or 0)
+    audio.install(app, app.state.speech, settings.max_queue)
 
-    app.add_middleware(Gate, api_key=api_key, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(Gate, api_key=api_key, max_body_bytes=settings.max_body_bytes, metrics=metrics,
+                       upload_limits={"/v1/audio/transcriptions": settings.max_upload_bytes})
     if settings.cors_origin:
         from fastapi.middleware.cors import CORSMiddleware
 

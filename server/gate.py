@@ -16,8 +16,10 @@ from .metrics import Metrics
 
 
 class Gate:
-    def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: Metrics,
+                 upload_limits: dict[str, int] | None = None) -> None:
         self.app, self.api_key, self.max_body, self.metrics = app, api_key, max_body_bytes, metrics
+        self.upload_limits = upload_limits or {}  # larger limits for the paths that take files
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -43,10 +45,11 @@ class Gate:
                 await JSONResponse(error_body("invalid or missing API key: send 'Authorization: Bearer <key>'",
                                               "invalid_request_error", None, "invalid_api_key"), 401)(scope, receive, timed_send)
                 return
-        too_large = JSONResponse(error_body(f"the request body exceeds {self.max_body} bytes",
+        max_body = self.upload_limits.get(path, self.max_body)
+        too_large = JSONResponse(error_body(f"the request body exceeds {max_body} bytes",
                                             "invalid_request_error", None, "request_too_large"), 413)
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body:
+        if length.isdigit() and int(length) > max_body:
             await too_large(scope, receive, timed_send)
             return
         # Read the body here, bounded (chunked uploads have no Content-Length), then replay it;
@@ -58,7 +61,7 @@ class Gate:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > self.max_body:
+            if len(body) > max_body:
                 await too_large(scope, receive, timed_send)
                 return
         replayed = False
