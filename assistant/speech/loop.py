@@ -70,14 +70,14 @@ class VoiceLoop:
         vad_t = 0.0
         history: list[np.ndarray] = []  # the last PRE_ROLL_S of audio, for the recording's start
         for frame in self.source.frames():
-            if self.stopped.is_set():
+            if self.stopped.is_set() or self._done():
                 break
             self.detector.suppressed = self._speaking() and not self.settings.barge_in
             detection = self.detector.process(frame)
             history = (history + [frame])[-int(PRE_ROLL_S * 100):]
             if detection is not None and recording is None:
-                if self._turn_active():
-                    self._barge_in(detection.t)
+                if self._turn_active() or (self.sink is not None and self.sink.busy()):
+                    self._barge_in(detection.t)  # only reached with barge-in on: else the detector is deaf
                 self.emit({"event": "wake", "word": detection.word, "t": detection.t,
                            "probability": detection.probability})
                 recording, endpointer, started, vad_t = list(history[-10:]), Endpointer(self.settings.endpoint), \
@@ -96,8 +96,6 @@ class VoiceLoop:
                     recording = None
                     break
                 self._maybe_speculate(recording, endpointer, vad_t)
-            if self._done():
-                break
         if recording is not None:  # the audio ended while the user was speaking
             assert endpointer is not None
             if endpointer.speaking:

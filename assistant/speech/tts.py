@@ -101,7 +101,7 @@ def check_speed(speed: float) -> float:
     return speed
 
 
-_SENTENCE_END = re.compile(r"([.!?;:]+[\"')\]]*|\n+)\s+")
+_SENTENCE_END = re.compile(r"[.!?;:]+[\"')\]]*\s+|\n\s*")
 _MARKUP = re.compile(r"[*_`#>|]+|\[([^\]]*)\]\([^)]*\)")
 _LIST_MARK = re.compile(r"^\s*(?:[-+*]|\d+[.)])\s+", re.MULTILINE)
 

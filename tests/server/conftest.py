@@ -24,12 +24,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([ASSISTANT, "serve", "--port", str(self.port), "--model", MODEL, *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_API_KEY")})
+                                     env={k: v for k, v in (env or os.environ).items()
+                                          if not k.startswith("ASSISTANT_API_KEY")})
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
