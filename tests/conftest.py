@@ -83,12 +83,14 @@ def france(piper, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def chatter(piper, espeak, tmp_path_factory):
-    """Wake-free talk: the Piper voice at two speeds and espeak-ng."""
+    """Wake-free talk (and one near miss, "Okay, I will call you back"): the Piper voice at two
+    speeds and espeak-ng."""
     import numpy as np
 
-    from assistant.speech.clips import Clip, wake_free
+    from assistant.speech.clips import NEAR_MISS, WAKE_FREE, Clip, wake_free
 
-    parts = [wake_free(piper), wake_free(piper, speed=1.2), wake_free(espeak)]
+    talk = WAKE_FREE + NEAR_MISS[:1]
+    parts = [wake_free(piper, talk), wake_free(piper, talk, speed=1.2), wake_free(espeak, talk)]
     clip = Clip(np.concatenate([p.samples for p in parts]), None, None, None, None)
     path: Path = tmp_path_factory.mktemp("clips") / "chatter.wav"
     clip.to_wav(path)

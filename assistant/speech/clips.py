@@ -14,17 +14,15 @@ from .tts import Synthesizer
 REQUESTS = ("What is the capital of France?", "How far away is the moon?", "Tell me a joke about cats.",
             "What is the boiling point of water?", "Who wrote Romeo and Juliet?", "How many legs does a spider have?",
             "What color is the sky?", "Turn on the kitchen lights.")
-# Everyday talk with no wake word in it (some of it close in sound: "okay", "no", "nab", "about").
+# Everyday talk with no wake word in it.
 WAKE_FREE = (
     "The weather is nice today, so let us go for a walk in the park.",
-    "Okay, I will call you back after the meeting.",
     "My neighbour bought a new car last week and it is bright blue.",
     "Could you pass me the salt and the pepper, please?",
     "We are out of milk, so add it to the shopping list.",
     "The train to the city leaves at half past seven in the morning.",
     "I think the movie was too long, but the music was wonderful.",
     "Did you remember to water the plants before you left?",
-    "Okay now, everybody sit down and open your books.",
     "The cat knocked a glass off the table again.",
     "A cab will pick us up at noon outside the hotel.",
     "No, I have not seen the keys since yesterday.",
@@ -32,6 +30,13 @@ WAKE_FREE = (
     "The kids are playing football in the garden.",
     "Can you believe how fast this year has gone?",
     "Nobody knows about the surprise party yet.",
+)
+# Near misses: phrases that sound like "okay nabu" at the start. A stress test, reported apart.
+NEAR_MISS = (
+    "Okay, I will call you back after the meeting.",
+    "Okay now, everybody sit down and open your books.",
+    "Okay, no problem, I will bring a bottle of wine.",
+    "Hey, Nate, have you seen my umbrella?",
 )
 
 
