@@ -98,7 +98,8 @@ def test_speech_speed_and_voice_names(client):
         return info.frames / info.samplerate
 
     assert seconds(2.0) < 0.7 * seconds(1.0)
-    assert abs(seconds(1.0, "piper-en-us-joe-medium") - seconds(1.0, "nova")) < 0.05
+    # the OpenAI names are the same Piper voice (its durations vary a little from run to run)
+    assert abs(seconds(1.0, "piper-en-us-joe-medium") / seconds(1.0, "nova") - 1) < 0.15
 
 
 def test_audio_errors_are_openai_shaped(client, server):

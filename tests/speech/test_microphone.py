@@ -124,7 +124,7 @@ def test_without_barge_in_its_own_time_speaking_is_deaf(pulse, piper, france, tm
 
 
 def test_serve_listen_runs_the_api_and_the_voice_on_one_model(pulse, france, local_models):
-    server = Server("--listen", "--context", "2048", env=pulse)
+    server = Server("--listen", "--context", "2048", env={**pulse, "ASSISTANT_TEMPERATURE": "0"})
     try:
         from openai import OpenAI
 
