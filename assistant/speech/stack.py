@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from .stt import FasterWhisper, open_transcriber
+from .stt import Transcriber, open_transcriber
 from .tts import Synthesizer, open_synthesizer
 
 
@@ -14,10 +14,10 @@ class SpeechStack:
                  threads: int = 0) -> None:
         self.stt_model, self.voice, self.stt_device, self.threads = stt_model, voice, stt_device, threads
         self._lock = threading.Lock()
-        self._transcriber: FasterWhisper | None = None
+        self._transcriber: Transcriber | None = None
         self._synthesizer: Synthesizer | None = None
 
-    def transcriber(self) -> FasterWhisper:
+    def transcriber(self) -> Transcriber:
         with self._lock:
             if self._transcriber is None:
                 self._transcriber = open_transcriber(self.stt_model, device=self.stt_device, threads=self.threads)

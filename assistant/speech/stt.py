@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,11 +115,63 @@ class FasterWhisper:
                           segments=out, words=words)
 
 
-def open_transcriber(name: str | None = None, *, device: str = "auto", threads: int = 0) -> FasterWhisper:
-    """The catalog's default Whisper (or ``name``: a catalog id or a CTranslate2 model folder)."""
+class OpenAIWhisper:
+    """The reference implementation (``openai-whisper``, PyTorch), for a ``.pt`` checkpoint as
+    its ``load_model`` writes and reads them. Optional: ``pip install 'assistant[openai-whisper]'``."""
+
+    def __init__(self, checkpoint: Path, model_id: str, *, device: str = "auto", threads: int = 0) -> None:
+        require("whisper", "the openai-whisper backend")
+        import torch
+        import whisper
+
+        if threads:
+            torch.set_num_threads(threads)
+        cuda = torch.cuda.is_available()
+        if device == "cuda" and not cuda:
+            raise ModelFileError("Whisper was asked to run on CUDA, but PyTorch sees no CUDA GPU; use --stt-device cpu")
+        self.device = "cuda" if cuda and device in ("auto", "cuda") else "cpu"
+        self.compute_type = "float16" if self.device == "cuda" else "float32"
+        self.model_id = model_id
+        try:
+            self._model = whisper.load_model(str(checkpoint), device=self.device)
+        except (RuntimeError, KeyError, TypeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+            raise ModelFileError(f"cannot load the Whisper checkpoint {checkpoint} ({exc.__class__.__name__}: "
+                                 f"{str(exc)[:120]}); it must be a .pt file as openai-whisper saves them") from None
+        self.english_only = not self._model.is_multilingual
+        self._lock = threading.Lock()
+
+    def transcribe(self, samples: np.ndarray, options: TranscribeOptions = TranscribeOptions()) -> Transcript:
+        if samples.size == 0:
+            raise AudioError("the audio holds no samples")
+        audio = samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16 else samples.astype(np.float32)
+        if self.english_only and options.language not in (None, "en"):
+            raise AudioError(f"{self.model_id} transcribes English only; drop language={options.language!r}")
+        with self._lock:
+            result = self._model.transcribe(
+                audio, language=options.language or ("en" if self.english_only else None),
+                beam_size=options.beam_size if options.beam_size > 1 else None, initial_prompt=options.prompt,
+                temperature=options.temperature, word_timestamps=options.words, fp16=self.device == "cuda",
+                condition_on_previous_text=False, verbose=None)
+        segments = tuple(Segment(i, round(s["start"], 2), round(s["end"], 2), s["text"].strip(), s["avg_logprob"],
+                                 s["compression_ratio"], s["no_speech_prob"], s["temperature"], tuple(s["tokens"]))
+                         for i, s in enumerate(result["segments"]))
+        words = tuple(Word(w["word"].strip(), round(w["start"], 2), round(w["end"], 2))
+                      for s in result["segments"] for w in s.get("words", ()))
+        return Transcript(text=result["text"].strip(), language=result.get("language") or "en",
+                          duration=round(len(audio) / SAMPLE_RATE, 3), segments=segments, words=words)
+
+
+def open_transcriber(name: str | None = None, *, device: str = "auto", threads: int = 0) -> FasterWhisper | OpenAIWhisper:
+    """The catalog's default Whisper, or ``name``: a catalog id, a CTranslate2 model folder
+    (faster-whisper), or a ``.pt`` checkpoint (openai-whisper)."""
     from ..catalog import load_catalog
     from .assets import resolve
 
+    if name and name.endswith(".pt"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ModelFileError(f"Whisper checkpoint {path} does not exist")
+        return OpenAIWhisper(path, path.stem, device=device, threads=threads)
     model_id, path = resolve(load_catalog(), "stt", name)
     if path.is_dir() and not (path / "model.bin").is_file():
         raise ModelFileError(f"{path} is not a CTranslate2 Whisper model (no model.bin in it)")
