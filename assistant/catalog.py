@@ -61,6 +61,15 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """Another build of the same model for another runtime (e.g. an ONNX GenAI build for an NPU)."""
+
+    format: str
+    sources: tuple[Source, ...] = ()
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     id: str
     name: str
@@ -81,7 +90,13 @@ class ModelSpec:
     projector: Projector | None = None
     resident_bytes: int | None = None
     notes: str | None = None
+    variants: tuple[Variant, ...] = ()
     path: Path | None = field(default=None, compare=False)
+
+    @property
+    def formats(self) -> frozenset[str]:
+        """Every format this model exists in: its own and its variants'."""
+        return frozenset({self.format, *(v.format for v in self.variants)})
 
     @property
     def has_vision(self) -> bool:
@@ -92,13 +107,18 @@ class ModelSpec:
         return self.file_size * 8 / self.parameters if self.parameters else 0.0
 
 
+def _sources(tables: list[dict[str, Any]]) -> tuple[Source, ...]:
+    return tuple(Source(kind=s["kind"], fields={k: v for k, v in s.items() if k != "kind"}) for s in tables)
+
+
 def parse_model(doc: dict[str, Any], origin: str = "<toml>") -> ModelSpec:
     """One catalog document -> ModelSpec, with a clear error naming the file and the field."""
     try:
         arch = Architecture(**doc["architecture"]) if "architecture" in doc else None
         projector = Projector(**doc["projector"]) if "projector" in doc else None
-        sources = tuple(Source(kind=s["kind"], fields={k: v for k, v in s.items() if k != "kind"})
-                        for s in doc.get("sources", []))
+        sources = _sources(doc.get("sources", []))
+        variants = tuple(Variant(v["format"], _sources(v.get("sources", [])), v.get("notes"))
+                         for v in doc.get("variants", []))
         spec = ModelSpec(
             id=doc["id"], name=doc["name"], kind=doc["kind"], family=doc["family"],
             parameters=int(doc["parameters"]), quantization=doc["quantization"], format=doc["format"],
@@ -106,7 +126,7 @@ def parse_model(doc: dict[str, Any], origin: str = "<toml>") -> ModelSpec:
             file_size=int(doc["file_size"]), sources=sources, file_name=doc.get("file_name"),
             sha256=doc.get("sha256"), chat=bool(doc.get("chat", False)), default=bool(doc.get("default", False)),
             architecture=arch, projector=projector, resident_bytes=doc.get("resident_bytes"),
-            notes=doc.get("notes"),
+            notes=doc.get("notes"), variants=variants,
         )
     except KeyError as exc:
         raise CatalogError(f"catalog entry {origin} lacks the field {exc.args[0]!r}") from None

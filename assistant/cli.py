@@ -98,6 +98,22 @@ def pick_model(
 
 
 @app.command()
+def doctor(
+    hardware: Optional[Path] = typer.Option(None, "--hardware", help="Plan for the device in this spec file, as if its recommended extras were installed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the assistant.doctor/1 document."),
+) -> None:
+    """Where each stage (wake word, VAD, STT, LLM, TTS, vision) runs, why, and what to install."""
+    from .doctor import run_doctor
+    from .render import doctor_table
+
+    report = _run(lambda: run_doctor(hardware))
+    if as_json:
+        _print_json(report.to_document())
+    else:
+        Console().print(doctor_table(report))
+
+
+@app.command()
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, "--port", help="Port (default 8000)."),

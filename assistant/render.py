@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from .catalog import Catalog
 from .hardware.spec import HardwareSpec
@@ -84,3 +86,20 @@ def models_table(catalog: Catalog, files: dict[str, Path]) -> Table:
     for m in catalog.models:
         table.add_row(m.id, m.kind, format_size(m.file_size), "yes" if m.id in files else "")
     return table
+
+
+def doctor_table(report) -> Group:
+    """Per stage: where it runs and why, then what was passed over and why."""
+    title = f"{report.hardware.name}: {'planned, with the recommended extras' if report.planned else 'this machine'}"
+    lines: list = [Text(title, style="bold")]
+    for stage, d in report.stages.items():
+        where = f"{d.runtime} on {d.device}" if d.runtime else "nothing runs it"
+        lines.append(Text.assemble((f"{stage:<10}", "bold"), (where, "green" if d.runtime else "red"),
+                                   f"  ({d.model})" if d.model else ""))
+        lines.append(Text(f"{'':<10}{d.reason}"))
+        lines += [Text(f"{'':<10}- not {c.runtime} on {c.device}: {c.why_not}", style="dim") for c in d.alternatives]
+    if report.install:
+        lines.append(Text("install:", style="bold"))
+        lines += [Text(f"  {step}") for step in report.install]
+    lines += [Text(f"warning: {w}", style="yellow") for w in report.warnings]
+    return Group(*lines)

