@@ -128,6 +128,8 @@ def serve(
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Cap the model's memory, e.g. 2GiB."),
     stt_model: Optional[str] = typer.Option(None, "--stt-model", help="Whisper for /v1/audio/transcriptions (catalog id or folder)."),
     voice: Optional[str] = typer.Option(None, "--voice", help="Voice for /v1/audio/speech: Piper id or .onnx, or espeak-ng."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="LLM runtime (default: the best one here; see `assistant doctor`)."),
+    device: Optional[str] = typer.Option(None, "--device", help="LLM device: cpu, gpu, cuda, metal, npu (default: the best one here)."),
     listen: Optional[bool] = typer.Option(None, "--listen/--no-listen", help="Also run the voice loop on the microphone, on the same models."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the same keys (a [listen] table for the voice loop)."),
 ) -> None:
@@ -137,7 +139,8 @@ def serve(
 
     flags = {"host": host, "port": port, "model": model, "context": context, "slots": slots, "threads": threads,
              "api_key": api_key, "api_key_file": api_key_file, "cors_origin": cors_origin, "max_queue": max_queue,
-             "memory_limit": memory_limit, "stt_model": stt_model, "voice": voice, "listen": listen}
+             "memory_limit": memory_limit, "stt_model": stt_model, "voice": voice, "listen": listen,
+             "runtime": runtime, "device": device}
 
     def body():
         settings = _settings(ServeSettings, {k: v for k, v in flags.items() if v is not None}, config)

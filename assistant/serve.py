@@ -87,6 +87,21 @@ def preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, ca
     return -1 if budget.device != "cpu" else 0
 
 
+def choose_llm_runtime(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, installed) -> tuple[str, str, str]:
+    """The registry's choice for the LLM stage (or the user's --runtime/--device, when it can run):
+    (runtime, device, reason). A choice that cannot run is one clear error naming why."""
+    from .runtimes.registry import decide
+
+    formats = served.spec.formats if served.spec is not None else frozenset({"gguf"})
+    try:
+        d = decide("llm", hw, installed, formats, served.model_id, runtime=settings.runtime, device=settings.device)
+    except ValueError as exc:
+        raise InvalidInputError(f"{exc}; `assistant doctor` shows what runs where") from None
+    if d.runtime is None or d.device is None:
+        raise InvalidInputError(f"{d.reason}; `assistant doctor` shows what runs where")
+    return d.runtime, d.device, d.reason
+
+
 def run_server(settings: ServeSettings, say=print, listen=None, emit=None) -> None:
     """``listen``: ListenSettings to also run the voice loop in this process, on the same LLM
     engine and the same speech models as the HTTP API (one copy of each in memory)."""
@@ -104,7 +119,11 @@ def run_server(settings: ServeSettings, say=print, listen=None, emit=None) -> No
     check_port_free(settings.host, settings.port)
     catalog, hw = load_catalog(), probe()
     served = resolve_model(settings, catalog, hw, say)
-    gpu_layers = preflight(served, settings, hw, catalog)
+    from .runtimes.discover import installed_runtimes
+
+    _, device, why = choose_llm_runtime(served, settings, hw, installed_runtimes())
+    gpu_layers = preflight(served, settings, hw, catalog) if device != "cpu" else 0
+    say(f"llm: {why}")
     holder = EngineHolder(model_id=served.model_id, installed=sorted(installed_files(catalog)))
     speech = SpeechStack(settings.stt_model, settings.voice, stt_device=settings.stt_device,
                          threads=settings.threads or 0)

@@ -40,3 +40,32 @@ def test_slots_count_against_the_budget(catalog):
     assert preflight(model, ServeSettings(context=2048, slots=1), hw, catalog) == 0
     with pytest.raises(ModelDoesNotFitError, match="needs"):
         preflight(model, ServeSettings(context=32768, slots=4), hw, catalog)
+
+
+@pytest.mark.parametrize("spec_file, runtime, device, expect", [
+    ("rtx-4090-desktop-64gb.json", None, None, ("llama.cpp", "cuda")),
+    ("rtx-4090-desktop-64gb.json", None, "cpu", ("llama.cpp", "cpu")),
+    ("mac-m2-16gb.json", "llama.cpp", "gpu", ("llama.cpp", "metal")),
+    ("plain-cpu-2core-24gb.json", None, None, ("llama.cpp", "cpu")),
+])
+def test_the_llm_runtime_comes_from_the_registry(catalog, spec_file, runtime, device, expect):
+    from assistant.doctor import recommended
+    from assistant.serve import choose_llm_runtime
+
+    hw = load_spec(SPECS / spec_file)
+    settings = ServeSettings(runtime=runtime, device=device)
+    chosen = choose_llm_runtime(served(catalog, "qwen2.5-1.5b-instruct-q4_k_m"), settings, hw, recommended(hw)[0])
+    assert chosen[:2] == expect
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--device", "cuda"), "this device has no cuda"),
+    (("--runtime", "onnxruntime-genai"), "no onnxruntime-genai engine yet"),
+    (("--runtime", "vllm"), "unknown runtime 'vllm'"),
+])
+def test_overrides_that_cannot_run_are_one_line(args, message, local_models):
+    from tests.test_cli import run
+
+    out = run("serve", "--port", "0", "--model", "smollm2-135m-instruct-q4_1", *args)
+    assert out.returncode == 2 and message in out.stderr and "assistant doctor" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
