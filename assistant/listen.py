@@ -152,16 +152,14 @@ def load_engine(s: ListenSettings):
     """The LLM for a stand-alone listener: one slot, checked against the memory budget first."""
     from .catalog import load_catalog
     from .hardware import probe
-    from .runtimes.llamacpp import LlamaCppEngine
-    from .serve import preflight, resolve_model
+    from .serve import open_engine, prepare, resolve_model
     from .settings import ServeSettings
 
     serve_settings = ServeSettings(model=s.model, context=s.context, slots=1, threads=s.threads)
     catalog, hw = load_catalog(), probe()
     served = resolve_model(serve_settings, catalog, hw, say=lambda _msg: None)
-    gpu_layers = preflight(served, serve_settings, hw, catalog)
-    return LlamaCppEngine(served.path, model_id=served.model_id, context_length=s.context, slots=1,
-                          threads=s.threads or hw.cpu.cores, n_gpu_layers=gpu_layers)
+    runtime, device, gpu_layers = prepare(served, serve_settings, hw, catalog, say=lambda _msg: None)
+    return open_engine(served, runtime, device, serve_settings, hw, gpu_layers, slots=1)
 
 
 def run_listen(s: ListenSettings, emit: Emit) -> None:

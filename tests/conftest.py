@@ -141,3 +141,13 @@ def pulse(tmp_path_factory):
     yield env
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def onnx_model(local_models, tmp_path_factory):
+    """SmolLM2 converted from its GGUF to an ONNX GenAI folder here (scripts/convert_onnx_genai.py's
+    function), for the onnxruntime-genai runtime."""
+    from assistant.convert.onnx_genai import gguf_to_onnx_genai
+
+    out = tmp_path_factory.mktemp("onnx") / "smollm2-onnx-int4"
+    return gguf_to_onnx_genai(local_models["smollm2-135m-instruct-q4_1"], out, say=lambda _m: None)

@@ -60,7 +60,7 @@ def test_the_llm_runtime_comes_from_the_registry(catalog, spec_file, runtime, de
 
 @pytest.mark.parametrize("args, message", [
     (("--device", "cuda"), "this device has no cuda"),
-    (("--runtime", "onnxruntime-genai"), "no onnxruntime-genai engine yet"),
+    (("--runtime", "coreml"), "coreml runs only on darwin"),
     (("--runtime", "vllm"), "unknown runtime 'vllm'"),
 ])
 def test_overrides_that_cannot_run_are_one_line(args, message, local_models):

@@ -108,6 +108,32 @@ class Generation:
                 return
 
 
+def check_prompt(request: GenerationRequest, context_length: int, hint: str) -> None:
+    """The checks every engine makes before it queues a request; ``hint`` says how to get more room."""
+    from ..errors import InvalidInputError
+
+    n_prompt = len(request.prompt_tokens)
+    if n_prompt == 0:
+        raise InvalidInputError("the prompt is empty")
+    if n_prompt >= context_length:
+        raise ContextLengthExceededError(
+            f"the prompt has {n_prompt} tokens but the context holds {context_length}; {hint}",
+            prompt_tokens=n_prompt, context_length=context_length)
+
+
+def enqueue(pending, cond: threading.Condition, running: bool, generation: Generation, max_queue: int,
+            model_id: str) -> None:
+    """Queue a generation for an engine's thread, or refuse it: shutting down, or the queue is full."""
+    with cond:
+        if not running:
+            raise EngineClosedError("the model is shutting down")
+        if len(pending) >= max_queue:
+            raise QueueFullError(f"{len(pending)} requests are already waiting for {model_id}; retry shortly",
+                                 retry_after_s=1)
+        pending.append(generation)
+        cond.notify()
+
+
 class Engine(Protocol):
     """An LLM engine: tokenizer, chat template, and batched generation."""
 

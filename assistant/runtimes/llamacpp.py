@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidInputError, ModelFileError
-from .base import (Chunk, ContextLengthExceededError, EngineClosedError, Generation, GenerationRequest,
-                   QueueFullError, TokenLogprob)
+from .base import Chunk, Generation, GenerationRequest, TokenLogprob, check_prompt, enqueue
 
 DEFAULT_SLOTS = 4
 DEFAULT_BATCH = 512
@@ -180,25 +179,11 @@ class LlamaCppEngine:
     # --- requests --------------------------------------------------------------------------------
 
     def submit(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop | None = None) -> Generation:
-        n_prompt = len(request.prompt_tokens)
-        if n_prompt == 0:
-            raise InvalidInputError("the prompt is empty")
-        if n_prompt >= self.context_length:
-            raise ContextLengthExceededError(
-                f"the prompt has {n_prompt} tokens but the context holds {self.context_length}; shorten it "
-                "or start the server with a larger --context",
-                prompt_tokens=n_prompt, context_length=self.context_length)
+        check_prompt(request, self.context_length, "shorten it or start the server with a larger --context")
         if request.sampling.grammar:
             self._check_grammar(request.sampling.grammar)
         generation = Generation(request, loop)
-        with self._cond:
-            if not self._running:
-                raise EngineClosedError("the model is shutting down")
-            if len(self._pending) >= self.max_queue:
-                raise QueueFullError(f"{len(self._pending)} requests are already waiting for {self.model_id}; "
-                                     "retry shortly", retry_after_s=1)
-            self._pending.append(generation)
-            self._cond.notify()
+        enqueue(self._pending, self._cond, self._running, generation, self.max_queue, self.model_id)
         return generation
 
     def queue_depth(self) -> int:

@@ -34,7 +34,7 @@ RUNTIMES: tuple[Runtime, ...] = (
     Runtime("llama.cpp", "llama_cpp", frozenset({"llm", "vision"}), frozenset({"gguf"}), ("cuda", "metal", "cpu")),
     Runtime("onnxruntime-genai", "onnxruntime_genai", frozenset({"llm"}), frozenset({"onnx-genai"}),
             ("npu:QNNExecutionProvider", "npu:OpenVINOExecutionProvider", "npu:VitisAIExecutionProvider", "cuda",
-             "dml", "cpu"), engine=False),
+             "dml", "cpu")),
     Runtime("coreml", "coremltools", frozenset({"llm", "stt"}), frozenset({"coreml"}), ("ane", "metal", "cpu"),
             os=frozenset({"darwin"}), engine=False),
     Runtime("faster-whisper", "faster_whisper", frozenset({"stt"}), frozenset({"ctranslate2"}), ("cuda", "cpu")),

@@ -57,7 +57,7 @@ def test_the_coral_is_passed_over_for_the_streaming_wake_word_with_the_reason():
 def test_npus_need_a_build_made_for_them():
     d = plan("snapdragon-x-elite-16gb").stages["llm"]
     npu = [c for c in d.alternatives if c.device == "npu:QNNExecutionProvider"]
-    assert npu and "no onnxruntime-genai engine yet" in npu[0].why_not
+    assert npu and "no NPU (format@npu) build" in npu[0].why_not
     tts = [c for c in plan("snapdragon-x-elite-16gb").stages["tts"].alternatives
            if c.device == "npu:QNNExecutionProvider"]
     assert "no NPU (format@npu) build" in tts[0].why_not
@@ -74,6 +74,11 @@ def test_an_npu_build_in_the_catalog_moves_the_stage_to_the_npu():
     d = decide("tts", hw, installed, frozenset({"onnx", "onnx@npu"}), "some-voice")
     assert (d.runtime, d.device) == ("onnxruntime", "npu:QNNExecutionProvider")
     assert "Qualcomm Hexagon NPU" in d.reason
+    d = decide("llm", hw, installed, frozenset({"gguf", "onnx-genai@npu"}), "some-llm")
+    assert (d.runtime, d.device) == ("onnxruntime-genai", "npu:QNNExecutionProvider")
+    d = decide("llm", load_spec(SPEC.format("plain-cpu-2core-24gb")), Installed(frozenset({"onnxruntime-genai"})),
+               frozenset({"onnx-genai"}), "converted-folder")
+    assert (d.runtime, d.device) == ("onnxruntime-genai", "cpu")
 
 
 def test_install_steps_follow_the_hardware():
@@ -97,7 +102,7 @@ def test_without_a_cuda_build_the_llm_stays_on_the_cpu_and_says_how_to_fix_it():
     ("rtx-4090-desktop-64gb", None, "cpu", ("llama.cpp", "cpu"), "was asked for"),
     ("rtx-4090-desktop-64gb", "llama.cpp", "gpu", ("llama.cpp", "cuda"), "was asked for"),
     ("plain-cpu-2core-24gb", "llama.cpp", "cuda", (None, None), "this device has no cuda"),
-    ("snapdragon-x-elite-16gb", "onnxruntime-genai", "npu", (None, None), "no onnxruntime-genai engine yet"),
+    ("snapdragon-x-elite-16gb", "onnxruntime-genai", "npu", (None, None), "no NPU (format@npu) build"),
     ("mac-m2-16gb", "llama.cpp", "npu", (None, None), "llama.cpp runs on cuda, metal, cpu, not npu"),
     ("mac-m2-16gb", "faster-whisper", None, (None, None), "faster-whisper cannot run the llm stage"),
 ])

@@ -1,0 +1,1 @@
+"""Model conversions for other runtimes: ONNX GenAI (onnxruntime-genai) and Core ML."""
