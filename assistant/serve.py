@@ -30,7 +30,9 @@ class ServedModel:
     def formats(self) -> frozenset[str]:
         if self.spec is not None:
             return self.spec.formats
-        return frozenset({"onnx-genai" if self.path.is_dir() else "gguf"})
+        if not self.path.is_dir():
+            return frozenset({"gguf"})
+        return frozenset({"coreml" if (self.path / "coreml_config.json").is_file() else "onnx-genai"})
 
 
 def resolve_model(settings: ServeSettings, catalog: Catalog, hw: HardwareSpec, say=print) -> ServedModel:
@@ -38,11 +40,12 @@ def resolve_model(settings: ServeSettings, catalog: Catalog, hw: HardwareSpec, s
     the best installed chat model that fits (installing the embedded default when none is)."""
     name = settings.model
     if name and Path(name).expanduser().is_dir():
-        from .runtimes.ortgenai import is_model_folder
+        from .runtimes import coreml, ortgenai
 
         path = Path(name).expanduser()
-        if not is_model_folder(path):
-            raise InvalidInputError(f"{path} is a folder but not an ONNX GenAI model (no genai_config.json)")
+        if not (ortgenai.is_model_folder(path) or coreml.is_model_folder(path)):
+            raise InvalidInputError(f"{path} is a folder but not a model: an ONNX GenAI folder has genai_config.json, "
+                                    "a Core ML folder coreml_config.json")
         return ServedModel(path.name, path, None)
     if name and (name.endswith(".gguf") or Path(name).is_file()):
         path = Path(name).expanduser()
@@ -76,9 +79,8 @@ def runtime_config(settings: ServeSettings, hw: HardwareSpec) -> RuntimeConfig:
 
 
 def folder_preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, catalog: Catalog) -> None:
-    """An ONNX GenAI folder: its files, the KV cache of the context and the process must fit."""
-    import json
-
+    """A model folder (ONNX GenAI, Core ML): its files, the KV cache of the context and the
+    process must fit."""
     from .budget import compute_budget
     from .errors import ModelDoesNotFitError
     from .units import format_size
@@ -86,19 +88,37 @@ def folder_preflight(served: ServedModel, settings: ServeSettings, hw: HardwareS
     limit = parse_size(settings.memory_limit) if settings.memory_limit else None
     budget = compute_budget(hw, catalog, memory_limit=limit)
     files = sum(p.stat().st_size for p in served.path.rglob("*") if p.is_file())
-    decoder = json.loads((served.path / "genai_config.json").read_text())["model"]["decoder"]
-    kv = (2 * decoder["num_hidden_layers"] * decoder["num_key_value_heads"] * decoder["head_size"] * 4
-          * settings.context)  # float32 cache on the CPU
-    needed = files + kv + SERVER_STACK_BYTES + 128 * 2**20  # onnxruntime's own arenas and code
+    kv = _kv_cache_bytes(served.path, settings.context)
+    needed = files + kv + SERVER_STACK_BYTES + 128 * 2**20  # the runtime's own arenas and code
     if needed > budget.memory_bytes:
         raise ModelDoesNotFitError(f"{served.model_id} needs about {format_size(needed)} at {settings.context} tokens "
                                    f"but {format_size(budget.memory_bytes)} is available; lower --context",
                                    needed_bytes=needed, budget_bytes=budget.memory_bytes)
 
 
+def _kv_cache_bytes(folder: Path, context: int) -> int:
+    """The KV cache a model folder needs for ``context`` tokens: float32 in onnxruntime-genai on the
+    CPU, float16 in the Core ML states."""
+    import json
+
+    genai = folder / "genai_config.json"
+    if genai.is_file():
+        d = json.loads(genai.read_text())["model"]["decoder"]
+        return 2 * d["num_hidden_layers"] * d["num_key_value_heads"] * d["head_size"] * 4 * context
+    c = json.loads((folder / "config.json").read_text())
+    head_dim = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+    return 2 * c["num_hidden_layers"] * c["num_key_value_heads"] * head_dim * 2 * context
+
+
 def open_engine(served: ServedModel, runtime: str, device: str, settings: ServeSettings, hw: HardwareSpec,
                 gpu_layers: int, slots: int):
     """The LLM engine the registry chose."""
+    if runtime == "coreml":
+        from .runtimes.coreml import CoreMLEngine
+
+        return CoreMLEngine(served.path, model_id=served.model_id, context_length=settings.context,
+                            compute_units="CPU_ONLY" if device == "cpu" else "CPU_AND_GPU" if device == "metal"
+                            else "CPU_AND_NE", max_queue=settings.max_queue)
     if runtime == "onnxruntime-genai":
         from .runtimes.ortgenai import OrtGenaiEngine
 
@@ -116,7 +136,7 @@ def prepare(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, cata
     from .runtimes.discover import installed_runtimes
 
     runtime, device, why = choose_llm_runtime(served, settings, hw, installed_runtimes())
-    if runtime == "onnxruntime-genai":
+    if runtime in ("onnxruntime-genai", "coreml"):
         folder_preflight(served, settings, hw, catalog)
         gpu_layers = 0
     else:

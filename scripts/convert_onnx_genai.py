@@ -18,23 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> int:
     from assistant.convert.onnx_genai import EXECUTION_PROVIDERS, gguf_to_onnx_genai
+    from assistant.convert import add_source_arguments, source_gguf
     from assistant.errors import AssistantError
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="an installed catalog model id")
-    src.add_argument("--gguf", type=Path, help="a GGUF file")
-    ap.add_argument("--out", type=Path, required=True, help="the model folder to write")
+    add_source_arguments(ap)
     ap.add_argument("--precision", default="int4", choices=("int4", "fp16", "fp32"))
     ap.add_argument("-e", "--execution-provider", default="cpu", choices=EXECUTION_PROVIDERS)
     args = ap.parse_args()
     try:
-        gguf = args.gguf
-        if args.model:
-            from assistant.catalog import load_catalog
-            from assistant.store import model_file
-
-            gguf = model_file(load_catalog().get(args.model))
+        gguf = source_gguf(args)
         start = time.perf_counter()
         out = gguf_to_onnx_genai(gguf, args.out, precision=args.precision,
                                  execution_provider=args.execution_provider, say=print)

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import MissingDependencyError, ModelFileError
+from .checkpoint import gguf_to_checkpoint
 
 NEEDS = {"transformers": "transformers", "gguf": "gguf", "accelerate": "accelerate", "torch": "torch",
          "onnx": "onnx", "onnx_ir": "onnx_ir", "onnxruntime_genai": "onnxruntime-genai"}
@@ -43,7 +44,7 @@ def gguf_to_onnx_genai(gguf: Path, out: Path, *, precision: str = "int4", execut
     with tempfile.TemporaryDirectory(prefix="assistant-convert-") as tmp:
         checkpoint, partial = Path(tmp) / "hf", Path(tmp) / "onnx"
         say(f"reading {gguf.name} (dequantising through transformers)...")
-        _gguf_to_checkpoint(gguf, checkpoint)
+        gguf_to_checkpoint(gguf, checkpoint)
         say(f"building the ONNX GenAI model ({precision}, {execution_provider})...")
         command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(checkpoint), "-o", str(partial),
                    "-p", precision, "-e", execution_provider, "-c", str(Path(tmp) / "cache")]
@@ -58,24 +59,3 @@ def gguf_to_onnx_genai(gguf: Path, out: Path, *, precision: str = "int4", execut
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(partial), str(out))
     return out
-
-
-def _gguf_to_checkpoint(gguf: Path, folder: Path) -> None:
-    import logging
-
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    except (ValueError, KeyError, OSError) as exc:
-        raise ModelFileError(f"transformers cannot read {gguf.name}: {exc}") from None
-    # The weights are plain floats now; drop the marker that forbids saving a "quantised" model.
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))

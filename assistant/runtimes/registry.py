@@ -26,7 +26,6 @@ class Runtime:
     formats: frozenset[str]  # model formats it loads
     devices: tuple[str, ...]  # device kinds it can drive, in its own order of preference
     os: frozenset[str] = frozenset({"linux", "darwin", "windows"})
-    engine: bool = True  # False: the assistant has no engine for it yet (listed so the plan says so)
 
 
 # Device kinds: "cpu", "cuda", "metal", "ane", "edgetpu", and "npu:<ORT provider>".
@@ -35,8 +34,8 @@ RUNTIMES: tuple[Runtime, ...] = (
     Runtime("onnxruntime-genai", "onnxruntime_genai", frozenset({"llm"}), frozenset({"onnx-genai"}),
             ("npu:QNNExecutionProvider", "npu:OpenVINOExecutionProvider", "npu:VitisAIExecutionProvider", "cuda",
              "dml", "cpu")),
-    Runtime("coreml", "coremltools", frozenset({"llm", "stt"}), frozenset({"coreml"}), ("ane", "metal", "cpu"),
-            os=frozenset({"darwin"}), engine=False),
+    Runtime("coreml", "coremltools", frozenset({"llm"}), frozenset({"coreml"}), ("ane", "metal", "cpu"),
+            os=frozenset({"darwin"})),
     Runtime("faster-whisper", "faster_whisper", frozenset({"stt"}), frozenset({"ctranslate2"}), ("cuda", "cpu")),
     Runtime("openai-whisper", "whisper", frozenset({"stt"}), frozenset({"pt"}), ("cuda", "cpu")),
     Runtime("onnxruntime", "onnxruntime", frozenset({"vad", "tts", "vision"}), frozenset({"onnx"}),
@@ -115,8 +114,9 @@ def decide(stage: str, hw: HardwareSpec, installed: Installed, formats: frozense
     present = device_kinds(hw)
     candidates = []
     for rt in RUNTIMES:
-        if stage not in rt.stages or (hw.os not in rt.os and runtime != rt.name):
-            continue
+        bases = {f.partition("@")[0] for f in formats}
+        if stage not in rt.stages or (hw.os not in rt.os and runtime != rt.name and not rt.formats & bases):
+            continue  # another OS's runtime is listed only when asked for, or when the model is in its format
         for dev in rt.devices:
             if dev not in present and (device is None or not device_matches(dev, device)):
                 continue  # an absent device is listed only when the user asked for it
@@ -180,8 +180,6 @@ def _why_not(stage: str, rt: Runtime, device: str, hw: HardwareSpec, present: li
         return f"{rt.name} runs only on {', '.join(sorted(rt.os))}"
     if device != "cpu" and device not in present:
         return f"this device has no {device.split(':', 1)[-1] if device.startswith('npu:') else device}"
-    if not rt.engine:
-        return f"the assistant has no {rt.name} engine yet"
     if rt.name not in installed.runtimes:
         return f"{rt.name} is not installed"
     if device != "cpu" and f"{rt.name}:{device}" not in installed.capabilities:
