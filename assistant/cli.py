@@ -211,11 +211,8 @@ def listen(
         settings = _settings(ListenSettings, {k: v for k, v in flags.items() if v is not None}, config, table="listen")
         run_listen(settings, emit)
 
-    try:
-        _run(body)
-    except typer.Exit:
-        raise
-    if emit.errors:
+    _run(body)
+    if emit.errors:  # a turn that failed (e.g. the server went away) makes the exit non-zero too
         raise typer.Exit(1)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingDependencyError, ModelFileError
-from . import FRAME_SAMPLES, SAMPLE_RATE
+from . import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -298,4 +298,4 @@ def open_detector(name_or_path: str = "okay_nabu", *, requested: str = "auto", c
 
 
 __all__ = ["BUILTIN_WAKE_WORDS", "Detection", "EngineChoice", "WakeWordDetector", "WakeWordModel", "choose_engine",
-           "load_model", "open_detector", "FRAME_SAMPLES"]
+           "load_model", "open_detector"]
