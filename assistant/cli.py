@@ -131,6 +131,7 @@ def serve(
     runtime: Optional[str] = typer.Option(None, "--runtime", help="LLM runtime (default: the best one here; see `assistant doctor`)."),
     device: Optional[str] = typer.Option(None, "--device", help="LLM device: cpu, gpu, cuda, metal, npu (default: the best one here)."),
     listen: Optional[bool] = typer.Option(None, "--listen/--no-listen", help="Also run the voice loop on the microphone, on the same models."),
+    allow_remote_images: Optional[bool] = typer.Option(None, "--allow-remote-images/--no-remote-images", help="Fetch http(s) image URLs in chat (off: data URLs only)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the same keys (a [listen] table for the voice loop)."),
 ) -> None:
     """Serve the OpenAI-compatible API on this machine (127.0.0.1:8000 by default)."""
@@ -140,7 +141,7 @@ def serve(
     flags = {"host": host, "port": port, "model": model, "context": context, "slots": slots, "threads": threads,
              "api_key": api_key, "api_key_file": api_key_file, "cors_origin": cors_origin, "max_queue": max_queue,
              "memory_limit": memory_limit, "stt_model": stt_model, "voice": voice, "listen": listen,
-             "runtime": runtime, "device": device}
+             "runtime": runtime, "device": device, "allow_remote_images": allow_remote_images}
 
     def body():
         settings = _settings(ServeSettings, {k: v for k, v in flags.items() if v is not None}, config)
@@ -154,6 +155,25 @@ def serve(
                    emit=_voice_printer(False))
 
     _run(body)
+
+
+@app.command()
+def see(
+    image: Path = typer.Argument(..., help="A JPEG, PNG or WebP image."),
+    question: Optional[str] = typer.Argument(None, help="What to ask about it (default: what is in it)."),
+    model: Optional[str] = typer.Option(None, "--model", help="LLM: catalog id, .gguf or model folder."),
+    temperature: float = typer.Option(0.0, "--temperature"),
+    threads: Optional[int] = typer.Option(None, "--threads"),
+    as_json: bool = typer.Option(False, "--json", help="Also print what the vision stage found."),
+) -> None:
+    """Answer a question about an image, on this device."""
+    from .see import see as run_see
+
+    result = _run(lambda: run_see(image, question, model=model, threads=threads, temperature=temperature))
+    if as_json:
+        _print_json(result.to_document())
+    else:
+        typer.echo(result.answer)
 
 
 @app.command()

@@ -11,8 +11,11 @@ from .hardware.spec import HardwareSpec
 from .runtimes.registry import STAGES, Installed, StageDecision, decide, device_kinds
 
 SCHEMA_ID = "assistant.doctor/1"
-# The catalog kind of each stage's model; the LLM and vision stages take the picker's choice.
+# The catalog kind of each stage's model; the LLM stage takes the picker's choice.
 STAGE_KINDS = {"wake_word": "wake_word", "vad": "vad", "stt": "stt", "tts": "tts"}
+# The vision stage for text-only models: PP-OCRv4, which ships inside rapidocr-onnxruntime (not a
+# catalog file). Native multimodal GGUFs are not served yet.
+VISION_MODEL, VISION_FORMATS = "pp-ocrv4 (rapidocr-onnxruntime)", frozenset({"onnx"})
 
 
 @dataclass
@@ -83,6 +86,8 @@ def recommended(hw: HardwareSpec) -> tuple[Installed, list[str]]:
 def stage_formats(catalog: Catalog, model_id: str | None) -> frozenset[str]:
     if model_id is None:
         return frozenset()
+    if model_id == VISION_MODEL:
+        return VISION_FORMATS
     return catalog.get(model_id).formats
 
 
@@ -97,9 +102,8 @@ def diagnose(hw: HardwareSpec, catalog: Catalog, installed: Installed, models: d
         runtime, device = (overrides or {}).get(stage, (None, None))
         decision = decide(stage, hw, installed, stage_formats(catalog, model), model, runtime=runtime, device=device)
         if model is None and not planned:
-            task = {"llm": "chat", "vision": "vision"}.get(stage, stage)
             decision = replace(decision, reason=f"no installed {stage} model fits here; "
-                                                f"`assistant pick-model --task {task}` names one to pull")
+                                                "`assistant pick-model` names one to pull")
         stages[stage] = decision
     warnings = []
     if hw.power is not None and hw.power.throttled:
@@ -111,18 +115,17 @@ def diagnose(hw: HardwareSpec, catalog: Catalog, installed: Installed, models: d
 
 
 def stage_models(hw: HardwareSpec, catalog: Catalog, installed_files: dict | None) -> dict[str, str | None]:
-    """The model of each stage: the catalog defaults of the speech stages, and the picker's
-    choice for chat and for vision (installed models only when ``installed_files`` is given)."""
+    """The model of each stage: the catalog defaults of the speech stages, the picker's choice for
+    chat (installed models only when ``installed_files`` is given), and the OCR of the vision stage."""
     from .picker import Requirements, pick_model
 
     models: dict[str, str | None] = {}
     for stage, kind in STAGE_KINDS.items():
         spec = catalog.default_of(kind)
         models[stage] = spec.id if spec else None
-    for stage, task in (("llm", "chat"), ("vision", "vision")):
-        plan = pick_model(hw, catalog, Requirements(task=task, installed_only=installed_files is not None),
-                          installed_files or {})
-        models[stage] = plan.pick.model.id if plan.pick else None
+    plan = pick_model(hw, catalog, Requirements(installed_only=installed_files is not None), installed_files or {})
+    models["llm"] = plan.pick.model.id if plan.pick else None
+    models["vision"] = VISION_MODEL
     return models
 
 

@@ -150,16 +150,9 @@ def _served_model(server: str, api_key: str | None) -> str:
 
 def load_engine(s: ListenSettings):
     """The LLM for a stand-alone listener: one slot, checked against the memory budget first."""
-    from .catalog import load_catalog
-    from .hardware import probe
-    from .serve import open_engine, prepare, resolve_model
-    from .settings import ServeSettings
+    from .serve import load_single_engine
 
-    serve_settings = ServeSettings(model=s.model, context=s.context, slots=1, threads=s.threads)
-    catalog, hw = load_catalog(), probe()
-    served = resolve_model(serve_settings, catalog, hw, say=lambda _msg: None)
-    runtime, device, gpu_layers = prepare(served, serve_settings, hw, catalog, say=lambda _msg: None)
-    return open_engine(served, runtime, device, serve_settings, hw, gpu_layers, slots=1)
+    return load_single_engine(s.model, s.context, s.threads)
 
 
 def run_listen(s: ListenSettings, emit: Emit) -> None:

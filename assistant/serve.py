@@ -146,6 +146,19 @@ def prepare(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, cata
     return runtime, device, gpu_layers
 
 
+def load_single_engine(model: str | None, context: int, threads: int | None):
+    """An LLM engine with one slot for a command that answers one thing at a time (listen, see),
+    chosen, checked and loaded the way `serve` does it."""
+    from .catalog import load_catalog
+    from .hardware import probe
+
+    settings = ServeSettings(model=model, context=context, slots=1, threads=threads)
+    catalog, hw = load_catalog(), probe()
+    served = resolve_model(settings, catalog, hw, say=lambda _msg: None)
+    runtime, device, gpu_layers = prepare(served, settings, hw, catalog, say=lambda _msg: None)
+    return open_engine(served, runtime, device, settings, hw, gpu_layers, slots=1)
+
+
 def preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, catalog: Catalog) -> int:
     """The shared fit check, with the server's slots counted (each has its own KV stream).
     Returns llama.cpp's n_gpu_layers: -1 (all) when the model fits the GPU, the layers that fit

@@ -27,6 +27,8 @@ class ServeSettings(BaseSettings):
     stt_model: str | None = None  # Whisper: catalog id or CTranslate2 folder; default: the catalog's
     stt_device: str = "auto"
     voice: str | None = None  # Piper catalog id or .onnx path, or espeak-ng[:voice]
+    max_images: int = 8  # per chat request
+    allow_remote_images: bool = False  # fetch http(s) image URLs named by clients (off: data URLs only)
     runtime: str | None = None  # the LLM's runtime; None: the registry's choice (`assistant doctor`)
     device: str | None = None  # cpu, gpu, cuda, metal, npu...; None: the registry's choice
     listen: bool = False  # also run the voice loop on the microphone, on the same loaded models

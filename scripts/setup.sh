@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 PYTHON=${PYTHON:-python3}
 CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF}
-extras="[speech]"
-[ "${1:-}" = "--dev" ] && extras="[speech,openai-whisper,ortgenai,convert,dev]"
+extras="[speech,vision]"
+[ "${1:-}" = "--dev" ] && extras="[speech,vision,openai-whisper,ortgenai,convert,dev]"
 
 cache_root=${ASSISTANT_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/assistant/wheels}
 cache="$cache_root/$(uname -m)-$(printf '%s' "$CMAKE_ARGS" | sha1sum | cut -c1-10)"

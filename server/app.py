@@ -16,8 +16,10 @@ from assistant.errors import AssistantError
 from assistant.runtimes.base import Engine, Generation, GenerationRequest, SamplingParams
 from assistant.settings import ServeSettings
 from assistant.speech.stack import SpeechStack
+from assistant.vision.bridge import VisionStack
+from assistant.vision.images import ImageLimits
 
-from . import audio, errors, responses, tools
+from . import audio, errors, responses, tools, vision
 from .errors import APIError
 from .gate import Gate
 from .metrics import Metrics
@@ -73,6 +75,8 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
     app.state.speech = speech or SpeechStack(settings.stt_model, settings.voice, stt_device=settings.stt_device,
                                              threads=settings.threads or 0)
     audio.install(app, app.state.speech, settings.max_queue)
+    app.state.vision = VisionStack()
+    image_limits = ImageLimits(max_images=settings.max_images, allow_remote=settings.allow_remote_images)
 
     app.add_middleware(Gate, api_key=api_key, max_body_bytes=settings.max_body_bytes, metrics=metrics,
                        upload_limits={"/v1/audio/transcriptions": settings.max_upload_bytes})
@@ -153,6 +157,8 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         if body.top_logprobs is not None and not body.logprobs:
             raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
         top = (body.top_logprobs or 0) if body.logprobs else None
+        if vision.image_parts(body.messages):
+            await asyncio.to_thread(vision.images_to_text, body.messages, app.state.vision, image_limits)
         plan = tools.plan_tools(body.tools, body.tool_choice)
         if plan is not None and body.response_format and body.response_format.type != "text":
             raise APIError(400, "use either tools or response_format, not both", param="response_format")

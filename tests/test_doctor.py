@@ -38,6 +38,8 @@ def test_this_machine(doctor_validator, local_models):
     assert stages["llm"]["model"] == "smollm2-135m-instruct-q4_1"  # the installed chat model that fits
     assert (stages["wake_word"]["runtime"], stages["stt"]["runtime"]) == ("litert", "faster-whisper")
     assert (stages["vad"]["runtime"], stages["tts"]["runtime"]) == ("onnxruntime", "onnxruntime")
+    assert (stages["vision"]["runtime"], stages["vision"]["device"]) == ("onnxruntime", "cpu")
+    assert stages["vision"]["model"].startswith("pp-ocrv4")
     assert doc["install"] == []
     human = doctor()
     assert human.returncode == 0 and "llama.cpp on cpu" in human.stdout

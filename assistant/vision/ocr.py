@@ -1,0 +1,43 @@
+"""Text in images: PP-OCRv4 (detection, angle, recognition) as ONNX through rapidocr-onnxruntime,
+whose wheel ships the models. Loaded once, on first use."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+
+
+@dataclass(frozen=True)
+class TextLine:
+    text: str
+    confidence: float
+    box: tuple[tuple[float, float], ...]  # four corners, pixels
+
+
+class Ocr:
+    def __init__(self, min_confidence: float = 0.5) -> None:
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError:
+            raise MissingDependencyError("reading text in images needs 'rapidocr-onnxruntime'; install it with "
+                                         "pip install 'assistant[vision]'") from None
+        import onnxruntime
+
+        # on CUDA where onnxruntime has it (the registry's choice for this stage), else the CPU
+        cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        self.device = "cuda" if cuda else "cpu"
+        self._engine = RapidOCR(det_use_cuda=cuda, cls_use_cuda=cuda, rec_use_cuda=cuda)
+        self._lock = threading.Lock()
+        self.min_confidence = min_confidence
+
+    def read(self, image) -> list[TextLine]:
+        """Lines of text, top to bottom."""
+        with self._lock:
+            result, _ = self._engine(np.asarray(image))
+        lines = [TextLine(text.strip(), float(score), tuple((float(x), float(y)) for x, y in box))
+                 for box, text, score in result or [] if text.strip() and float(score) >= self.min_confidence]
+        return sorted(lines, key=lambda line: (line.box[0][1], line.box[0][0]))

@@ -1,0 +1,30 @@
+"""Images in chat messages: each ``image_url`` part becomes a sentence saying what the vision
+stage found in it, before the chat template sees the messages (the default models read text)."""
+
+from __future__ import annotations
+
+from assistant.errors import InvalidInputError
+from assistant.vision.bridge import VisionStack
+from assistant.vision.images import ImageLimits, image_from_url
+
+IMAGE_PART_TYPES = ("image_url", "input_image")
+
+
+def image_parts(messages) -> list[tuple[object, int, dict]]:
+    return [(m, i, part) for m in messages if isinstance(m.content, list)
+            for i, part in enumerate(m.content) if isinstance(part, dict) and part.get("type") in IMAGE_PART_TYPES]
+
+
+def images_to_text(messages, stack: VisionStack, limits: ImageLimits) -> int:
+    """Replace every image part in place; returns how many there were. Runs in a worker thread."""
+    parts = image_parts(messages)
+    if len(parts) > limits.max_images:
+        raise InvalidInputError(f"{len(parts)} images in one request; the limit is {limits.max_images}")
+    for n, (message, index, part) in enumerate(parts, 1):
+        ref = part.get("image_url")
+        url = ref.get("url") if isinstance(ref, dict) else ref
+        if not isinstance(url, str) or not url:
+            raise InvalidInputError(f"image {n}: an image_url part needs image_url.url")
+        image = image_from_url(url, limits, f"image {n}")
+        message.content[index] = {"type": "text", "text": stack.report(image).sentence(n, len(parts)) + "\n"}
+    return len(parts)
