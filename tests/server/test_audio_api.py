@@ -48,12 +48,14 @@ def test_transcription_verbose_json_with_words(client, server, france, openai_sc
     openai_schema("CreateTranscriptionResponseVerboseJson", raw)
 
 
-@pytest.mark.parametrize("fmt, start", [("text", "Okay"), ("srt", "1\n00:00:00,000 --> 00:00:0"),
+# Piper's voice varies a little between runs and Whisper may hear "Okay, Nabu" or "Ok now", so the
+# plain text is checked for being words, not JSON, rather than for its first word.
+@pytest.mark.parametrize("fmt, start", [("text", ""), ("srt", "1\n00:00:00,000 --> 00:00:0"),
                                         ("vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:0")])
 def test_transcription_text_formats(client, france, fmt, start):
     _, path = france
     text = client.audio.transcriptions.create(model="whisper-1", file=path.open("rb"), response_format=fmt)
-    assert text.startswith(start) and "capital of France" in text
+    assert text.startswith(start) and "capital of France" in text and not text.lstrip().startswith("{")
 
 
 def test_transcription_of_flac_at_another_rate(client, france):
