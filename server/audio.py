@@ -24,9 +24,8 @@ SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
                  "marin", "cedar")
 TRANSCRIPT_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
-SPEECH_FORMATS = {"mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg"), "opus": ("OGG", "OPUS", "audio/ogg"),
-                  "flac": ("FLAC", "PCM_16", "audio/flac"), "wav": ("WAV", "PCM_16", "audio/wav"),
-                  "pcm": (None, None, "audio/pcm")}
+SPEECH_FORMATS = {"mp3": "audio/mpeg", "opus": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav",
+                  "pcm": "audio/pcm"}  # response_format -> media type
 PCM_RATE = 24_000  # OpenAI's raw pcm is 24 kHz 16-bit mono little-endian; so is ours
 OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 MAX_SPEECH_INPUT = 4096
@@ -102,7 +101,7 @@ def install(app: FastAPI, stack: SpeechStack, max_queue: int) -> None:
         _check_model(body.get("model"), SPEECH_MODELS, synthesizer.voice_id, "speech")
         _check_voice(body.get("voice"), synthesizer.voice_id)
         audio = await jobs.run(_synthesize, synthesizer, text, float(speed), fmt)
-        return Response(audio, media_type=SPEECH_FORMATS[fmt][2])
+        return Response(audio, media_type=SPEECH_FORMATS[fmt])
 
 
 async def _form(request: Request):
@@ -172,10 +171,9 @@ def _decode(data: bytes, name: str) -> np.ndarray:
 
 
 def _synthesize(synthesizer, text: str, speed: float, fmt: str) -> bytes:
-    import io
-
-    import soundfile
     import soxr
+
+    from assistant.speech.audio import encode
 
     pieces = list(synthesizer.synthesize(text, speed))
     samples = np.concatenate(pieces) if pieces else np.zeros(0, np.int16)
@@ -183,12 +181,7 @@ def _synthesize(synthesizer, text: str, speed: float, fmt: str) -> bytes:
     if fmt == "pcm" or (fmt == "opus" and rate not in OPUS_RATES):
         samples = soxr.resample(samples, rate, PCM_RATE).astype(np.int16)
         rate = PCM_RATE
-    if fmt == "pcm":
-        return samples.astype("<i2").tobytes()
-    container, subtype, _ = SPEECH_FORMATS[fmt]
-    out = io.BytesIO()
-    soundfile.write(out, samples, rate, format=container, subtype=subtype)
-    return out.getvalue()
+    return encode(samples, rate, fmt)
 
 
 def _transcript_response(t: Transcript, fmt: str):

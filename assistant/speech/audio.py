@@ -71,14 +71,20 @@ def decode(data: bytes, name: str = "audio") -> np.ndarray:
     return to_mono_16k(samples, rate)
 
 
+# Encodable formats: libsndfile's container and subtype for each.
+ENCODINGS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"),
+             "opus": ("OGG", "OPUS")}
+
+
 def encode(samples: np.ndarray, rate: int, fmt: str) -> bytes:
-    """int16 mono samples to ``wav``, ``flac`` or raw little-endian ``pcm``."""
+    """int16 mono samples to ``wav``, ``flac``, ``mp3``, ``opus`` or raw little-endian ``pcm``."""
     if fmt == "pcm":
         return samples.astype("<i2").tobytes()
     import soundfile
 
+    container, subtype = ENCODINGS[fmt]
     out = io.BytesIO()
-    soundfile.write(out, samples, rate, format=fmt.upper(), subtype="PCM_16")
+    soundfile.write(out, samples, rate, format=container, subtype=subtype)
     return out.getvalue()
 
 
