@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pathlib import Path
 
-from .catalog import SPEECH_KINDS, Catalog, ModelSpec
+from .catalog import SPEECH_KINDS, VISION_KINDS, Catalog, ModelSpec
 from .errors import ModelDoesNotFitError
 from .hardware.spec import Accelerator, HardwareSpec
 from .memory import MemoryEstimate, RuntimeConfig, estimate_gguf, estimate_spec
@@ -48,12 +48,12 @@ def os_reserve(total_bytes: int) -> int:
     return int(min(OS_RESERVE_MAX, max(OS_RESERVE_MIN, total_bytes * OS_RESERVE_FRACTION)))
 
 
-def stage_reserve(catalog: Catalog, voice: bool = True) -> tuple[int, list[str]]:
-    """Memory of the default speech stages (wake word, VAD, STT, TTS), from the catalog."""
-    if not voice:
-        return 0, []
+def stage_reserve(catalog: Catalog, voice: bool = True, vision: bool = False) -> tuple[int, list[str]]:
+    """Memory of the default speech stages (wake word, VAD, STT, TTS) and, with ``vision``, of the
+    vision stage for text-only models (label, objects, faces, OCR), from the catalog."""
+    kinds = (SPEECH_KINDS if voice else ()) + (VISION_KINDS if vision else ())
     total, names = 0, []
-    for kind in SPEECH_KINDS:
+    for kind in kinds:
         spec = catalog.default_of(kind)
         if spec is not None and spec.resident_bytes:
             total += spec.resident_bytes
@@ -62,18 +62,19 @@ def stage_reserve(catalog: Catalog, voice: bool = True) -> tuple[int, list[str]]
 
 
 def compute_budget(hw: HardwareSpec, catalog: Catalog, *, memory_limit: int | None = None,
-                   voice: bool = True) -> Budget:
+                   voice: bool = True, vision: bool = True) -> Budget:
     total = hw.memory.total_bytes
     host_free = total - os_reserve(total)
     if hw.memory.available_bytes is not None:
         host_free = min(host_free, hw.memory.available_bytes)
-    stages, stage_names = stage_reserve(catalog, voice)
+    stages, stage_names = stage_reserve(catalog, voice, vision)
     host = max(0, host_free - stages)
     why = [f"{format_size(host_free)} usable RAM"
            + (" (available now)" if hw.memory.available_bytes is not None and host_free == hw.memory.available_bytes
               else f" ({format_size(total)} less {format_size(os_reserve(total))} for the OS)")]
     if stages:
-        why.append(f"less {format_size(stages)} for the voice stages ({', '.join(stage_names)})")
+        which = " and ".join(w for w, on in (("voice", voice), ("vision", vision)) if on)
+        why.append(f"less {format_size(stages)} for the {which} stages ({', '.join(stage_names)})")
 
     gpu = _main_gpu(hw)
     pool, device, memory = "host", "cpu", host

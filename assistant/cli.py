@@ -57,6 +57,7 @@ def pick_model(
     task: str = typer.Option("chat", "--task", help="chat, vision or completion."),
     installed: bool = typer.Option(False, "--installed", help="Only models already on disk."),
     no_voice: bool = typer.Option(False, "--no-voice", help="Do not reserve memory for the speech stages."),
+    no_vision: bool = typer.Option(False, "--no-vision", help="Do not reserve memory for the vision stage's detectors."),
     min_speed: float = typer.Option(8.0, "--min-speed", help="Decode tokens/s below which a model is too slow for voice."),
     kv_type: str = typer.Option("f16", "--kv-type", help="KV cache type: f16, q8_0 or q4_0."),
     as_json: bool = typer.Option(False, "--json", help="Print the assistant.pick/1 document."),
@@ -80,7 +81,7 @@ def pick_model(
         catalog = load_catalog()
         req = Requirements(context_length=context, max_context=max_context, task=task,
                            memory_limit=parse_size(memory_limit) if memory_limit else None,
-                           installed_only=installed, min_tokens_per_s=min_speed, voice=not no_voice,
+                           installed_only=installed, min_tokens_per_s=min_speed, voice=not no_voice, vision=not no_vision,
                            kv_type=kv_type.lower())
         return pick(spec, catalog, req, installed_files(catalog))
 

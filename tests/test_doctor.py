@@ -39,7 +39,9 @@ def test_this_machine(doctor_validator, local_models):
     assert (stages["wake_word"]["runtime"], stages["stt"]["runtime"]) == ("litert", "faster-whisper")
     assert (stages["vad"]["runtime"], stages["tts"]["runtime"]) == ("onnxruntime", "onnxruntime")
     assert (stages["vision"]["runtime"], stages["vision"]["device"]) == ("onnxruntime", "cpu")
-    assert stages["vision"]["model"].startswith("pp-ocrv4")
+    assert stages["vision"]["model"] == "yolov3-tiny-coco"
+    assert "efficientnet-lite0 and pp-ocrv4 run there too" in stages["vision"]["reason"]
+    assert "blazeface-full-range (faces) runs on litert, cpu" in stages["vision"]["reason"]
     assert doc["install"] == []
     human = doctor()
     assert human.returncode == 0 and "llama.cpp on cpu" in human.stdout

@@ -26,6 +26,18 @@ def test_chat_with_an_image_through_the_openai_client(client, sign):
 
 
 @pytest.mark.models
+def test_a_photo_of_a_cat_through_the_openai_client(client, vision_models, photos):
+    import io
+
+    jpeg = io.BytesIO()
+    photos["chelsea"].save(jpeg, "JPEG", quality=90)
+    reply = client.chat.completions.create(model=MODEL, temperature=0, max_tokens=40, messages=[
+        {"role": "user", "content": [{"type": "text", "text": "What animal is this?"},
+                                     {"type": "image_url", "image_url": {"url": data_url(jpeg.getvalue(), "image/jpeg")}}]}])
+    assert "cat" in reply.choices[0].message.content.lower()
+
+
+@pytest.mark.models
 def test_image_errors_are_400s(client, server, sign):
     def ask(*parts):
         return client.chat.completions.create(model=MODEL, max_tokens=5, messages=[

@@ -59,12 +59,13 @@ def test_decoding_and_limits(sign):
 def test_ocr_reads_rendered_text(sign):
     from assistant.vision.bridge import VisionStack
 
-    report = VisionStack().report(decode_image(sign))
+    stack = VisionStack(objects=False, faces=False, labels=False)
+    report = stack.report(decode_image(sign))
     assert [line.text.replace(" ", "") for line in report.text] == [SIGN.replace(" ", "")]
     assert report.text[0].confidence > 0.9
-    assert report.sentence().startswith('[The attached image shows this text: "EXIT ONLY')
-    blank = VisionStack().report(decode_image(render("")))
-    assert blank.text == () and "no readable text" in blank.sentence()
+    assert report.sentence().startswith('[The attached image has the words "EXIT ONLY')
+    blank = stack.report(decode_image(render("")))
+    assert blank.text == () and "nothing in it" in blank.sentence()
 
 
 @pytest.mark.models
@@ -79,3 +80,17 @@ def test_assistant_see(tmp_path, sign, local_models):
     missing = subprocess.run([ASSISTANT, "see", str(tmp_path / "none.png")], capture_output=True, text=True,
                              timeout=120)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("photo, words", [("chelsea", ("cat",)), ("coffee", ("espresso", "coffee", "cup")),
+                                          ("astronaut", ("person", "woman", "man", "face"))])
+def test_assistant_see_names_what_is_in_a_photo(tmp_path, photos, local_models, vision_models, photo, words):
+    path = tmp_path / f"{photo}.jpg"
+    photos[photo].save(path, quality=90)
+    run = subprocess.run([ASSISTANT, "see", str(path), "--model", MODEL, "--json"], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert any(word in doc["answer"].lower() for word in words), doc
+    assert doc["question"] == "What is in this image?" and doc["image"]["missing"] == []
