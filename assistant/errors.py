@@ -95,6 +95,14 @@ class AudioDeviceError(AssistantError):
     error_type = "server_error"
 
 
+class CameraError(AssistantError):
+    """No camera at that number, an unreadable video file, or a camera that stopped."""
+
+    exit_code = 4
+    http_status = 503
+    error_type = "server_error"
+
+
 class MissingDependencyError(AssistantError):
     """A feature needs a package (or a system library) that is not installed; says what to install."""
 

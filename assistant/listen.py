@@ -47,6 +47,7 @@ class ListenSettings(BaseSettings):
     max_tokens: int = 96
     seed: int | None = None
     system_prompt: str | None = None
+    camera: str | None = None  # a camera number, video file or stream URL: "what do you see?" uses its frame
 
 
 def loop_settings(s: ListenSettings):
@@ -97,6 +98,14 @@ def open_source(s: ListenSettings):
     return FileSource(s.input) if s.input else MicrophoneSource(s.input_device)
 
 
+def open_camera(s: ListenSettings):
+    if not s.camera:
+        return None
+    from .vision.camera import Camera
+
+    return Camera(s.camera)
+
+
 def build_loop(s: ListenSettings, emit: Emit, *, engine=None, stack=None):
     """The voice loop. ``engine`` and ``stack``: the LLM and the speech models already loaded in
     this process (``serve --listen``); with ``s.server`` the models of that server; else loaded here."""
@@ -105,7 +114,8 @@ def build_loop(s: ListenSettings, emit: Emit, *, engine=None, stack=None):
 
     settings = loop_settings(s)
     reply = ReplySettings(max_tokens=s.max_tokens, temperature=s.temperature, seed=s.seed)
-    source = open_source(s)  # first: no microphone is found out before any model loads
+    source = open_source(s)  # first: no microphone (or camera) is found out before any model loads
+    camera = open_camera(s)
     detector, vad = open_front_end(s)
     if s.server:
         from .speech.remote import HttpSynthesizer, HttpTranscriber
@@ -120,10 +130,15 @@ def build_loop(s: ListenSettings, emit: Emit, *, engine=None, stack=None):
         transcriber = stack.transcriber()
         synthesizer = stack.synthesizer() if s.speak else None
         brain = EngineBrain(engine if engine is not None else load_engine(s), reply)
+    if camera is not None:
+        from .vision.bridge import VisionStack
+        from .vision.camera import SeeingBrain
+
+        brain = SeeingBrain(brain, camera, VisionStack(), emit)
     sink, spoken_to = open_sink(s)
     conversation = Conversation(system_prompt=s.system_prompt or VOICE_SYSTEM_PROMPT)
     emit({"event": "listening", "wake_word": detector.model.name, "engine": detector.engine.engine,
-          "reason": detector.engine.reason, "input": s.input or "microphone"})
+          "reason": detector.engine.reason, "input": s.input or "microphone", "camera": s.camera})
     return VoiceLoop(source, detector, vad, transcriber, brain, synthesizer, sink, emit, settings, conversation,
                      spoken_to or "speaker")
 
@@ -169,6 +184,9 @@ def run_listen(s: ListenSettings, emit: Emit) -> None:
         engine = getattr(loop.brain, "engine", None)
         if engine is not None:
             engine.close()
+        camera = getattr(loop.brain, "camera", None)
+        if camera is not None:
+            camera.close()
 
 
 def drain(sink, timeout_s: float = 60.0) -> None:

@@ -75,8 +75,8 @@ class ImageReport:
             counts["person"] = len(self.faces)
         return counts
 
-    def sentence(self, index: int = 1, count: int = 1) -> str:
-        which = "The attached image" if count == 1 else f"Attached image {index}"
+    def sentence(self, index: int = 1, count: int = 1, subject: str | None = None) -> str:
+        which = subject or ("The attached image" if count == 1 else f"Attached image {index}")
         parts = []
         counts = self.object_counts()
         looks = what_it_looks_like(self.labels, people="person" in counts)

@@ -22,7 +22,7 @@ class TextLine:
 # blocks), not text: skimage's cat, saved as JPEG, reads as "O" at 0.60.
 DETECTION_SIDE = 960
 SHORT_TEXT = 2
-SHORT_TEXT_CONFIDENCE = 0.8
+SHORT_TEXT_CONFIDENCE = 0.9
 
 
 def keep_line(text: str, confidence: float, min_confidence: float) -> bool:

@@ -82,7 +82,7 @@ def test_sentence_says_what_was_found_and_what_was_not():
 
 
 def test_short_ocr_reads_need_confidence():
-    assert keep_line("EXIT", 0.6, 0.5) and keep_line("No", 0.85, 0.5)
+    assert keep_line("EXIT", 0.6, 0.5) and keep_line("No", 0.95, 0.5) and not keep_line("C", 0.85, 0.5)
     assert not keep_line("O", 0.6, 0.5) and not keep_line("EXIT", 0.4, 0.5)
 
 
