@@ -130,13 +130,13 @@ def ensure_fits(model_id: str, estimate: MemoryEstimate, budget: Budget, *, pool
 
 def ensure_model_fits(model: ModelSpec | str | Path, config: RuntimeConfig, hw: HardwareSpec, catalog: Catalog, *,
                       file: str | Path | None = None, memory_limit: int | None = None,
-                      voice: bool = True) -> MemoryEstimate:
+                      voice: bool = True, projector: str | Path | None = None) -> MemoryEstimate:
     """The loader's pre-flight: estimate a catalog model (or a bare .gguf path) at ``config`` and
     raise :class:`ModelDoesNotFitError` if it exceeds this device's budget. Returns the estimate."""
     budget = compute_budget(hw, catalog, memory_limit=memory_limit, voice=voice)
     if isinstance(model, ModelSpec):
         est, name = estimate_spec(model, config, file), model.id
     else:
-        est, name = estimate_gguf(model, config), Path(model).name
+        est, name = estimate_gguf(model, config, projector), Path(model).name
     ensure_fits(name, est, budget)
     return est

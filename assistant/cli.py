@@ -119,6 +119,7 @@ def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, "--port", help="Port (default 8000)."),
     model: Optional[str] = typer.Option(None, "--model", help="Catalog id or .gguf path (default: the best installed chat model that fits)."),
+    mmproj: Optional[Path] = typer.Option(None, "--mmproj", help="Vision projector GGUF for a .gguf model: it then sees images itself."),
     context: Optional[int] = typer.Option(None, "--context", help="Context length per request (default 4096)."),
     slots: Optional[int] = typer.Option(None, "--slots", help="Requests decoded together (default 4)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: the usable cores)."),
@@ -142,7 +143,7 @@ def serve(
     flags = {"host": host, "port": port, "model": model, "context": context, "slots": slots, "threads": threads,
              "api_key": api_key, "api_key_file": api_key_file, "cors_origin": cors_origin, "max_queue": max_queue,
              "memory_limit": memory_limit, "stt_model": stt_model, "voice": voice, "listen": listen,
-             "runtime": runtime, "device": device, "allow_remote_images": allow_remote_images}
+             "runtime": runtime, "device": device, "allow_remote_images": allow_remote_images, "mmproj": mmproj}
 
     def body():
         settings = _settings(ServeSettings, {k: v for k, v in flags.items() if v is not None}, config)
@@ -163,6 +164,7 @@ def see(
     image: Path = typer.Argument(..., help="A JPEG, PNG or WebP image."),
     question: Optional[str] = typer.Argument(None, help="What to ask about it (default: what is in it)."),
     model: Optional[str] = typer.Option(None, "--model", help="LLM: catalog id, .gguf or model folder."),
+    mmproj: Optional[Path] = typer.Option(None, "--mmproj", help="Vision projector GGUF for a .gguf model: it then sees the image itself."),
     temperature: float = typer.Option(0.0, "--temperature"),
     threads: Optional[int] = typer.Option(None, "--threads"),
     as_json: bool = typer.Option(False, "--json", help="Also print what the vision stage found."),
@@ -170,7 +172,8 @@ def see(
     """Answer a question about an image, on this device."""
     from .see import see as run_see
 
-    result = _run(lambda: run_see(image, question, model=model, threads=threads, temperature=temperature))
+    result = _run(lambda: run_see(image, question, model=model, threads=threads, temperature=temperature,
+                                  mmproj=mmproj))
     if as_json:
         _print_json(result.to_document())
     else:

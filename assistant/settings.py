@@ -13,6 +13,7 @@ class ServeSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     model: str | None = None  # catalog id or a .gguf path; None: the best installed chat model that fits
+    mmproj: Path | None = None  # a vision projector GGUF for a .gguf model (catalog models find their own)
     context: int = 4096  # per request
     slots: int = 4  # requests decoded together
     threads: int | None = None

@@ -44,6 +44,13 @@ def model_file(spec: ModelSpec) -> Path:
     return models_dir() / spec.id / (spec.file_name or spec.id)
 
 
+def projector_file(spec: ModelSpec) -> Path | None:
+    """Where a vision model's projector (mmproj GGUF) lives, beside the model; None without one."""
+    if spec.projector is None:
+        return None
+    return models_dir() / spec.id / spec.projector.file_name
+
+
 def previous_file(spec: ModelSpec) -> Path:
     target = model_file(spec)
     return target.with_name(target.name + ".previous")
@@ -93,7 +100,34 @@ def install(spec: ModelSpec, progress: Progress | None = None, *, source_kind: s
         raise AssistantError(f"could not download {spec.id}: " + "; ".join(errors)
                              + f". Or download {spec.file_name} yourself and place it at {target}")
     _verify_and_place(spec, partial, target, say)
+    _install_projector(spec, source, say)
     return target
+
+
+def _install_projector(spec: ModelSpec, source: Source, say: Progress) -> None:
+    """A vision model's projector, from the source the model came from (``projector`` names its
+    file there). Kept when already present; its digest is recorded like the model's."""
+    target = projector_file(spec)
+    if target is None or target.is_file() or "projector" not in source.fields:
+        return
+    partial = target.with_name(f".{target.name}.partial")
+    name = source.fields["projector"]
+    if source.kind == "local":
+        say(f"copying {name}")
+        shutil.copyfile(Path(name).expanduser(), partial)
+    elif source.kind == "huggingface":
+        download(source_url(Source(source.kind, {**source.fields, "file": name})), partial, say)
+    else:
+        return
+    from .gguf import read_header
+
+    try:
+        read_header(partial)
+    except ModelFileError as exc:
+        partial.unlink(missing_ok=True)
+        raise ModelFileError(f"{spec.id}: the projector download is not a GGUF file ({exc})") from None
+    os.replace(partial, target)
+    digest_file(target).write_text(sha256_of(target) + "\n")
 
 
 def _verify_and_place(spec: ModelSpec, partial: Path, target: Path, say: Progress) -> None:

@@ -157,8 +157,13 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         if body.top_logprobs is not None and not body.logprobs:
             raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
         top = (body.top_logprobs or 0) if body.logprobs else None
+        images: list[bytes] = []
         if vision.image_parts(body.messages):
-            await asyncio.to_thread(vision.images_to_text, body.messages, app.state.vision, image_limits)
+            if getattr(engine, "sees_images", False):
+                images = await asyncio.to_thread(vision.images_to_markers, body.messages, image_limits,
+                                                 engine.media_marker)
+            else:
+                await asyncio.to_thread(vision.images_to_text, body.messages, app.state.vision, image_limits)
         plan = tools.plan_tools(body.tools, body.tool_choice)
         if plan is not None and body.response_format and body.response_format.type != "text":
             raise APIError(400, "use either tools or response_format, not both", param="response_format")
@@ -168,9 +173,15 @@ def create_app(engine: Engine | EngineHolder, settings: ServeSettings | None = N
         if grammar:
             sampling = SamplingParams(**{**sampling.__dict__, "grammar": grammar})
         template_tools = body.tools if plan is not None and knows_tools else None
-        prompt = await asyncio.to_thread(engine.chat_prompt_tokens, messages, tools=template_tools)
-        max_tokens = limit_tokens(body.max_completion_tokens or body.max_tokens, engine, len(prompt))
-        generation = engine.submit(GenerationRequest(tuple(prompt), max_tokens, stop, sampling, top),
+        if images:
+            media = await asyncio.to_thread(engine.media_prompt, messages, images, tools=template_tools)
+            request_tokens: tuple[int, ...] = ()
+            max_tokens = limit_tokens(body.max_completion_tokens or body.max_tokens, engine, media.n_tokens)
+        else:
+            media = None
+            request_tokens = tuple(await asyncio.to_thread(engine.chat_prompt_tokens, messages, tools=template_tools))
+            max_tokens = limit_tokens(body.max_completion_tokens or body.max_tokens, engine, len(request_tokens))
+        generation = engine.submit(GenerationRequest(request_tokens, max_tokens, stop, sampling, top, media=media),
                                    asyncio.get_running_loop())
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:

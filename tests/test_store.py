@@ -164,3 +164,29 @@ def test_installed_files_lists_only_present_files(tmp_path, monkeypatch, catalog
     store.model_file(spec).parent.mkdir(parents=True)
     store.model_file(spec).write_bytes(b"GGUF")
     assert store.installed_files(catalog) == {spec.id: store.model_file(spec)}
+
+
+@pytest.mark.models
+def test_a_vision_models_projector_comes_with_it_and_is_loaded(smol_with, file_server, monkeypatch, tmp_path):
+    from assistant.catalog import Catalog, Projector
+    from assistant.hardware import probe
+    from assistant.serve import resolve_model
+    from assistant.settings import ServeSettings
+    from tests.runtimes.mmproj import write_mmproj
+
+    url, handler = file_server
+    write_mmproj(Path(handler.root) / "org/smol/resolve/main/mmproj.gguf")
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    spec = smol_with(Source("huggingface", {"repo": "org/smol", "file": "smol.gguf", "projector": "mmproj.gguf"}),
+                     modalities=("text", "vision"),
+                     projector=Projector(file_name="mmproj-smol.gguf", file_size=1_904_320, parameters=476_000,
+                                         quantization="F32"))
+    assert store.install(spec) == store.model_file(spec)
+    projector = store.projector_file(spec)
+    assert projector.is_file() and store.digest_file(projector).is_file()
+    served = resolve_model(ServeSettings(model=spec.id), Catalog([spec]), probe(), say=lambda _m: None)
+    assert served.projector == projector
+    projector.unlink()  # without it the model still serves, and images go through the vision stage
+    said = []
+    assert resolve_model(ServeSettings(model=spec.id), Catalog([spec]), probe(), say=said.append).projector is None
+    assert "vision projector is not installed" in said[0]

@@ -37,6 +37,11 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     sampling: SamplingParams = field(default_factory=SamplingParams)
     top_logprobs: int | None = None  # None: no log-probabilities; k: the chosen token's and the k likeliest
+    media: object | None = None  # a prompt with images (runtimes.mtmd.MediaPrompt) instead of prompt_tokens
+
+    @property
+    def n_prompt(self) -> int:
+        return getattr(self.media, "n_tokens", 0) or len(self.prompt_tokens)
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ def check_prompt(request: GenerationRequest, context_length: int, hint: str) -> 
     """The checks every engine makes before it queues a request; ``hint`` says how to get more room."""
     from ..errors import InvalidInputError
 
-    n_prompt = len(request.prompt_tokens)
+    n_prompt = request.n_prompt
     if n_prompt == 0:
         raise InvalidInputError("the prompt is empty")
     if n_prompt >= context_length:

@@ -51,7 +51,7 @@ class LlamaCppEngine:
     def __init__(self, path: str | Path, *, model_id: str | None = None, context_length: int = 4096,
                  slots: int = DEFAULT_SLOTS, threads: int | None = None, n_gpu_layers: int = 0,
                  flash_attn: bool = True, max_queue: int = 64, n_batch: int = DEFAULT_BATCH,
-                 verbose: bool = False) -> None:
+                 projector: str | Path | None = None, verbose: bool = False) -> None:
         import llama_cpp
         from llama_cpp import _internals, _logger
 
@@ -101,6 +101,17 @@ class LlamaCppEngine:
         import ctypes
 
         self._piece_buf = ctypes.create_string_buffer(64)  # used by the engine thread only
+        self.projector = None
+        if projector is not None:
+            from .mtmd import Projector
+
+            try:
+                self.projector = Projector(Path(projector), self._model.model, threads=n_threads,
+                                           use_gpu=n_gpu_layers != 0, verbose=verbose)
+            except ModelFileError:
+                self._ctx.close()
+                self._model.close()
+                raise
         self._slots = [_Slot(seq_id=i) for i in range(slots)]
         self._pending: deque[Generation] = deque()
         self._cond = threading.Condition()
@@ -176,15 +187,40 @@ class LlamaCppEngine:
         prompt = self.apply_chat_template(messages, tools=tools)
         return self.tokenize(prompt, add_special=not self.chat_template, parse_special=True)
 
+    @property
+    def sees_images(self) -> bool:
+        """True when a vision projector is loaded: images go to the model itself."""
+        return self.projector is not None
+
+    @property
+    def media_marker(self) -> str:
+        return self.projector.marker
+
+    def media_prompt(self, messages: list[dict], images: list[bytes], *, tools: list[dict] | None = None):
+        """A chat prompt whose text holds ``media_marker`` where each image goes, tokenized with
+        the images by the projector (see runtimes.mtmd)."""
+        if self.projector is None:
+            raise InvalidInputError(f"{self.model_id} has no vision projector loaded")
+        prompt = self.apply_chat_template(messages, tools=tools)
+        return self.projector.tokenize(prompt, images, add_special=not self.chat_template)
+
     # --- requests --------------------------------------------------------------------------------
 
     def submit(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop | None = None) -> Generation:
-        check_prompt(request, self.context_length, "shorten it or start the server with a larger --context")
-        if request.sampling.grammar:
-            self._check_grammar(request.sampling.grammar)
-        generation = Generation(request, loop)
-        enqueue(self._pending, self._cond, self._running, generation, self.max_queue, self.model_id)
+        try:
+            check_prompt(request, self.context_length, "shorten it or start the server with a larger --context")
+            if request.sampling.grammar:
+                self._check_grammar(request.sampling.grammar)
+            generation = Generation(request, loop)
+            enqueue(self._pending, self._cond, self._running, generation, self.max_queue, self.model_id)
+        except BaseException:
+            self._release(request)
+            raise
         return generation
+
+    def _release(self, request: GenerationRequest) -> None:
+        if request.media is not None and self.projector is not None:
+            self.projector.free(request.media)
 
     def queue_depth(self) -> int:
         with self._cond:
@@ -201,6 +237,8 @@ class LlamaCppEngine:
         self._thread.join(timeout=30)
         for slot in self._slots:
             self._free_sampler(slot)
+        if self.projector is not None:
+            self.projector.close()
         self._batch.close()
         self._ctx.close()
         self._model.close()
@@ -214,6 +252,7 @@ class LlamaCppEngine:
                     self._cond.wait()
                 if not self._running:
                     for g in self._pending:
+                        self._release(g.request)
                         g.push(Chunk("", "error", error="the model is shutting down"))
                     self._pending.clear()
                     for s in self._slots:
@@ -240,6 +279,21 @@ class LlamaCppEngine:
         slot.logprobs = []
         slot.decoder = codecs.getincrementaldecoder("utf-8")("replace")
         slot.sampler = self._make_sampler(generation.request)
+        media = generation.request.media
+        if media is not None:
+            # Images: the projector decodes the whole prompt into this slot's stream now (the image
+            # encoder runs here); the first token is sampled from its last logits, then the slot
+            # decodes with the others.
+            try:
+                slot.n_past = self.projector.evaluate(media, self._ctx.ctx, slot.seq_id, self.n_batch)
+            except RuntimeError as exc:  # this request fails, the engine goes on
+                self._finish(slot, "error", error=str(exc))
+                return
+            finally:
+                self._release(generation.request)
+            slot.n_fed = len(slot.prompt)
+            token = self._llama_cpp.llama_sampler_sample(slot.sampler, self._ctx.ctx, -1)
+            self._on_token(slot, token)
 
     def _step(self) -> None:
         batch = self._batch.batch
@@ -358,8 +412,9 @@ class LlamaCppEngine:
         generation = slot.generation
         if generation is None:
             return
+        self._release(generation.request)
         generation.push(Chunk(slot.pending_text if reason in ("stop", "length") else "", reason,
-                              prompt_tokens=len(slot.prompt), completion_tokens=slot.n_generated, error=error,
+                              prompt_tokens=generation.request.n_prompt, completion_tokens=slot.n_generated, error=error,
                               logprobs=tuple(slot.logprobs)))
         slot.logprobs = []
         slot.generation = None

@@ -47,6 +47,13 @@ def decode_image(data: bytes, name: str = "the image"):
     return image
 
 
+def encode_png(image) -> bytes:
+    """A decoded image as PNG, the form llama.cpp's image loader reads whatever came in (WebP too)."""
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
 def image_from_url(url: str, limits: ImageLimits, name: str):
     """A ``data:image/...;base64,`` URL, or an http(s) URL when ``limits.allow_remote``."""
     if url.startswith("data:"):
