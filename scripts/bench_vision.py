@@ -152,17 +152,22 @@ def bench_http(items: list[Case], model: str | None, runs: int) -> None:
     cmd = [str(Path(sys.executable).parent / "assistant"), "serve", "--port", str(port)] + (["--model", model] if model else [])
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        import httpx
+
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
-        for _ in range(300):
+        for _ in range(600):
             try:
-                served = client.models.list().data[0].id
-                break
-            except Exception:
-                time.sleep(0.2)
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                if health.status_code == 200:
+                    served = health.json()["model"]
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
         else:
             raise SystemExit("the server did not start")
-        totals = []
-        print(f"\nquestion -> answer over HTTP (openai client, {served}):")
+        totals, hits = [], 0
+        print(f"\nquestion -> answer over HTTP (openai client, {served}, no system prompt):")
         for case in items:
             buf = io.BytesIO()
             case.image.save(buf, "JPEG", quality=90)
@@ -173,8 +178,12 @@ def bench_http(items: list[Case], model: str | None, runs: int) -> None:
                     {"role": "user", "content": [{"type": "text", "text": QUESTION},
                                                  {"type": "image_url", "image_url": {"url": url}}]}])
                 totals.append(time.perf_counter() - start)
-            print(f"  {case.name:14} {totals[-1]:.2f} s -> {reply.choices[0].message.content[:100]}")
-        print(f"  median {statistics.median(totals):.2f} s per request (JPEG upload, decode, vision stage, LLM)")
+            content = reply.choices[0].message.content or ""
+            ok = hit(content, case.expected)
+            hits += ok
+            print(f"  {case.name:14} {'hit ' if ok else 'MISS'} {totals[-1]:.2f} s -> {content[:100]}")
+        print(f"  median {statistics.median(totals):.2f} s per request (JPEG upload, decode, vision stage, LLM); "
+              f"answers naming what is there: {hits}/{len(items)}")
     finally:
         server.terminate()
         server.wait(timeout=30)

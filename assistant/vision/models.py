@@ -44,12 +44,12 @@ def load(name: str, path: Path):
 
 
 def onnx_device() -> str:
-    """Where onnxruntime runs the vision models here: CUDA when its build has it."""
+    """Where onnxruntime runs the vision models here: TensorRT or CUDA when its build has them."""
     if importlib.util.find_spec("onnxruntime") is None:
         return "cpu"
-    import onnxruntime
+    from .detect import session_providers
 
-    return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+    return session_providers()[1]
 
 
 def stage_infos():

@@ -59,6 +59,19 @@ def test_face_decoding_follows_mediapipe_anchors():
     np.testing.assert_allclose(boxes[0], [cx - 9.6, cy - 19.2, cx + 9.6, cy + 19.2], atol=1e-3)
 
 
+def test_providers_prefer_tensorrt_then_cuda(tmp_path):
+    from assistant.vision.detect import providers_for
+
+    # onnxruntime-gpu on a Jetson lists TensorRT, CUDA and CPU (onnxruntime's execution-provider docs)
+    providers, device = providers_for(["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+                                      tmp_path)
+    assert device == "tensorrt" and providers[0][0] == "TensorrtExecutionProvider"
+    assert providers[0][1]["trt_engine_cache_path"] == str(tmp_path) and providers[1:] == ["CUDAExecutionProvider",
+                                                                                          "CPUExecutionProvider"]
+    assert providers_for(["CUDAExecutionProvider", "CPUExecutionProvider"], tmp_path)[1] == "cuda"
+    assert providers_for(["AzureExecutionProvider", "CPUExecutionProvider"], tmp_path) == (["CPUExecutionProvider"], "cpu")
+
+
 def test_words_for_labels_and_counts():
     assert group_of(281) == "cat" and group_of(967) is None
     assert counted("person", 2) == "two people" and counted("cup", 1) == "one cup" and counted("car", 12) == "12 cars"
