@@ -133,6 +133,7 @@ def serve(
     runtime: Optional[str] = typer.Option(None, "--runtime", help="LLM runtime (default: the best one here; see `assistant doctor`)."),
     device: Optional[str] = typer.Option(None, "--device", help="LLM device: cpu, gpu, cuda, metal, npu (default: the best one here)."),
     listen: Optional[bool] = typer.Option(None, "--listen/--no-listen", help="Also run the voice loop on the microphone, on the same models."),
+    camera: Optional[str] = typer.Option(None, "--camera", help="With --listen: a camera number, video file or stream URL for \"what do you see?\"."),
     allow_remote_images: Optional[bool] = typer.Option(None, "--allow-remote-images/--no-remote-images", help="Fetch http(s) image URLs in chat (off: data URLs only)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the same keys (a [listen] table for the voice loop)."),
 ) -> None:
@@ -151,8 +152,9 @@ def serve(
         if settings.listen:
             from .listen import ListenSettings
 
-            listen_settings = _settings(ListenSettings, {"voice": voice, "stt_model": stt_model} if voice or
-                                        stt_model else {}, config, table="listen")
+            given = {"voice": voice, "stt_model": stt_model, "camera": camera}
+            listen_settings = _settings(ListenSettings, {k: v for k, v in given.items() if v is not None}, config,
+                                        table="listen")
         run_server(settings, say=lambda msg: err.print(msg, highlight=False), listen=listen_settings,
                    emit=_voice_printer(False))
 

@@ -106,9 +106,10 @@ def open_camera(s: ListenSettings):
     return Camera(s.camera)
 
 
-def build_loop(s: ListenSettings, emit: Emit, *, engine=None, stack=None):
-    """The voice loop. ``engine`` and ``stack``: the LLM and the speech models already loaded in
-    this process (``serve --listen``); with ``s.server`` the models of that server; else loaded here."""
+def build_loop(s: ListenSettings, emit: Emit, *, engine=None, stack=None, vision=None):
+    """The voice loop. ``engine``, ``stack`` and ``vision``: the LLM, the speech models and the
+    vision stage already loaded in this process (``serve --listen``); with ``s.server`` the models
+    of that server; else loaded here."""
     from .speech.brain import Conversation, EngineBrain, HttpBrain, ReplySettings, VOICE_SYSTEM_PROMPT
     from .speech.loop import VoiceLoop
 
@@ -134,7 +135,7 @@ def build_loop(s: ListenSettings, emit: Emit, *, engine=None, stack=None):
         from .vision.bridge import VisionStack
         from .vision.camera import SeeingBrain
 
-        brain = SeeingBrain(brain, camera, VisionStack(), emit)
+        brain = SeeingBrain(brain, camera, vision or VisionStack(), emit)
     sink, spoken_to = open_sink(s)
     conversation = Conversation(system_prompt=s.system_prompt or VOICE_SYSTEM_PROMPT)
     emit({"event": "listening", "wake_word": detector.model.name, "engine": detector.engine.engine,

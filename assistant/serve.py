@@ -254,7 +254,8 @@ def run_server(settings: ServeSettings, say=print, listen=None, emit=None) -> No
             if listen is not None:
                 from .listen import build_loop
 
-                loop = build_loop(listen, emit or (lambda _e: None), engine=engine, stack=speech)
+                loop = build_loop(listen, emit or (lambda _e: None), engine=engine, stack=speech,
+                                  vision=app.state.vision)
                 voice.append(loop)
                 threading.Thread(target=_run_voice, args=(loop,), name="voice-loop", daemon=True).start()
             return engine
