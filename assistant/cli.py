@@ -305,10 +305,10 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every catalog model, with its size and whether it is installed."""
     from .catalog import load_catalog
     from .render import models_table
-    from .store import installed_files
+    from .store import installed_files, stage_files
 
     catalog = _run(load_catalog)
-    files = installed_files(catalog)
+    files = {**installed_files(catalog), **stage_files(catalog)}
     if as_json:
         _print_json([{"id": m.id, "kind": m.kind, "file_size": m.file_size, "installed": m.id in files,
                       "path": str(files[m.id]) if m.id in files else None} for m in catalog.models])
@@ -342,11 +342,11 @@ def models_pull(
 def models_verify(model_ids: Optional[list[str]] = typer.Argument(None, help="Ids to check (default: all installed).")) -> None:
     """Check installed files against their sha256 and GGUF header; exit 1 if any is damaged."""
     from .catalog import load_catalog
-    from .store import installed_files, verify
+    from .store import installed_files, stage_files, verify
 
     def body():
         catalog = load_catalog()
-        ids = model_ids or sorted(installed_files(catalog))
+        ids = model_ids or sorted({**installed_files(catalog), **stage_files(catalog, packaged=False)})
         bad = 0
         for model_id in ids:
             problem = verify(catalog.get(model_id))

@@ -65,6 +65,22 @@ def installed_files(catalog: Catalog) -> dict[str, Path]:
     return {m.id: model_file(m) for m in catalog.of_kind(LLM) if model_file(m).is_file()}
 
 
+def stage_files(catalog: Catalog, *, packaged: bool = True) -> dict[str, Path]:
+    """The other stages' models (speech, vision) that are present: in the store (pulled or
+    converted there), or, with ``packaged``, inside the installed Python package that ships them."""
+    from .speech.assets import package_member
+
+    found = {}
+    for m in catalog.models:
+        if m.kind == LLM:
+            continue
+        if model_file(m).is_file():
+            found[m.id] = model_file(m)
+        elif packaged and (member := package_member(m)) is not None:
+            found[m.id] = member
+    return found
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:

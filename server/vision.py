@@ -9,6 +9,8 @@ from assistant.vision.bridge import VisionStack
 from assistant.vision.images import ImageLimits, encode_png, image_from_url
 
 IMAGE_PART_TYPES = ("image_url", "input_image")
+DETAILS = ("auto", "low", "high")
+LOW_DETAIL_SIDE = 512  # OpenAI's "low": the image is seen at 512 x 512 at most
 
 
 def image_parts(messages) -> list[tuple[object, int, dict]]:
@@ -25,7 +27,13 @@ def _images(messages, limits: ImageLimits):
         url = ref.get("url") if isinstance(ref, dict) else ref
         if not isinstance(url, str) or not url:
             raise InvalidInputError(f"image {n}: an image_url part needs image_url.url")
-        yield n, len(parts), message, index, image_from_url(url, limits, f"image {n}")
+        detail = (ref.get("detail") if isinstance(ref, dict) else None) or "auto"
+        if detail not in DETAILS:
+            raise InvalidInputError(f"image {n}: detail must be auto, low or high, not {detail!r}")
+        image = image_from_url(url, limits, f"image {n}")
+        if detail == "low":  # faster (OCR most of all), and small text is lost, as with OpenAI's low
+            image.thumbnail((LOW_DETAIL_SIDE, LOW_DETAIL_SIDE))
+        yield n, len(parts), message, index, image
 
 
 def images_to_text(messages, stack: VisionStack, limits: ImageLimits) -> int:

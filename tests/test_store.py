@@ -190,3 +190,14 @@ def test_a_vision_models_projector_comes_with_it_and_is_loaded(smol_with, file_s
     said = []
     assert resolve_model(ServeSettings(model=spec.id), Catalog([spec]), probe(), say=said.append).projector is None
     assert "vision projector is not installed" in said[0]
+
+
+def test_stage_models_are_found_in_the_store_or_their_package(tmp_path, monkeypatch, catalog):
+    monkeypatch.setenv("ASSISTANT_MODELS_DIR", str(tmp_path))
+    found = store.stage_files(catalog)
+    assert "silero-vad" in found and found["silero-vad"].name == "silero_vad_v6.onnx"  # inside faster-whisper
+    assert "yolov3-tiny-coco" not in found and store.stage_files(catalog, packaged=False) == {}
+    detector = store.model_file(catalog.get("yolov3-tiny-coco"))
+    detector.parent.mkdir(parents=True)
+    detector.write_bytes(b"onnx")
+    assert store.stage_files(catalog, packaged=False) == {"yolov3-tiny-coco": detector}

@@ -47,8 +47,24 @@ def test_image_errors_are_400s(client, server, sign):
         ask({"type": "image_url", "image_url": {"url": data_url(b"garbage")}})
     with pytest.raises(openai.BadRequestError, match="does not fetch image URLs"):
         ask({"type": "image_url", "image_url": {"url": "https://example.invalid/a.png"}})
+    with pytest.raises(openai.BadRequestError, match="detail must be auto, low or high, not 'huge'"):
+        ask({"type": "image_url", "image_url": {"url": data_url(sign), "detail": "huge"}})
     with pytest.raises(openai.BadRequestError, match="9 images in one request; the limit is 8"):
         ask(*[{"type": "image_url", "image_url": {"url": data_url(sign)}}] * 9)
     assert server.health()["status"] == "ok"
 
 
+
+
+def test_low_detail_shrinks_the_image_before_the_vision_stage():
+    from types import SimpleNamespace
+
+    from assistant.vision.images import ImageLimits
+    from server.vision import _images
+
+    big = data_url(render("SMALL PRINT", size=(1600, 800)))
+    messages = [SimpleNamespace(content=[{"type": "text", "text": "?"},
+                                         {"type": "image_url", "image_url": {"url": big, "detail": "low"}},
+                                         {"type": "image_url", "image_url": {"url": big}}])]
+    sizes = [image.size for *_, image in _images(messages, ImageLimits())]
+    assert sizes == [(512, 256), (1600, 800)]
