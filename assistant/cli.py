@@ -210,6 +210,7 @@ def listen(
     seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed, for repeatable replies."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the LLM and Whisper."),
     camera: Optional[str] = typer.Option(None, "--camera", help="Camera number (0: /dev/video0), video file or stream URL: questions about what it sees use its latest frame."),
+    mmproj: Optional[Path] = typer.Option(None, "--mmproj", help="Vision projector GGUF for a .gguf --model: it then sees the camera's frames itself."),
     list_devices: bool = typer.Option(False, "--list-devices", help="List microphones and speakers, then exit."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per event, one per line."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the same keys (top level or [listen])."),
@@ -232,7 +233,7 @@ def listen(
              "stt_model": stt_model, "language": language, "beam_size": beam_size, "voice": voice, "speed": speed,
              "silence_s": silence, "max_utterance_s": max_utterance, "no_speech_timeout_s": no_speech_timeout,
              "barge_in": barge_in, "max_turns": max_turns, "temperature": temperature, "seed": seed, "threads": threads,
-             "camera": camera}
+             "camera": camera, "mmproj": mmproj}
     emit = _voice_printer(as_json)
 
     def body():
@@ -264,7 +265,7 @@ class _VoicePrinter:
             "transcript": lambda e: f"you: {e['text']}",
             "reply": lambda e: f"assistant: {e['text']}",
             "spoken": lambda e: f"(spoken to {e['path']})",
-            "saw": lambda e: f"camera: {e['description']}",
+            "saw": lambda e: f"camera: {e.get('description') or 'the frame goes to the ' + e['seen_by']}",
             "barge_in": lambda e: f"[{e['t']:.2f}s] interrupted",
             "error": lambda e: f"error: {e['message']}",
         }.get(kind, lambda e: json.dumps(e))(event)

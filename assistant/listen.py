@@ -48,6 +48,7 @@ class ListenSettings(BaseSettings):
     seed: int | None = None
     system_prompt: str | None = None
     camera: str | None = None  # a camera number, video file or stream URL: "what do you see?" uses its frame
+    mmproj: Path | None = None  # a vision projector for a .gguf model: it sees the frames itself
 
 
 def loop_settings(s: ListenSettings):
@@ -168,7 +169,7 @@ def load_engine(s: ListenSettings):
     """The LLM for a stand-alone listener: one slot, checked against the memory budget first."""
     from .serve import load_single_engine
 
-    return load_single_engine(s.model, s.context, s.threads)
+    return load_single_engine(s.model, s.context, s.threads, s.mmproj)
 
 
 def run_listen(s: ListenSettings, emit: Emit) -> None:

@@ -42,8 +42,12 @@ class ReplySettings:
 
 
 class Brain(Protocol):
-    def reply(self, conversation: Conversation, user_text: str, cancelled: threading.Event) -> Iterator[str]:
-        """Text deltas of the reply; stops early when ``cancelled`` is set."""
+    sees_images: bool  # whether reply() takes images (a camera frame) itself
+
+    def reply(self, conversation: Conversation, user_text: str, cancelled: threading.Event,
+              images: tuple[bytes, ...] = ()) -> Iterator[str]:
+        """Text deltas of the reply; stops early when ``cancelled`` is set. ``images``: PNG or JPEG
+        bytes shown with the request, when ``sees_images``."""
         ...
 
 
@@ -54,6 +58,11 @@ class EngineBrain:
     def __init__(self, engine, settings: ReplySettings = ReplySettings()) -> None:
         self.engine, self.settings = engine, settings
 
+    @property
+    def sees_images(self) -> bool:
+        """A model with a vision projector: the camera frame goes to it itself."""
+        return bool(getattr(self.engine, "sees_images", False))
+
     def _prompt(self, conversation: Conversation, user_text: str) -> list[int]:
         room = self.engine.context_length - self.settings.max_tokens
         for keep in range(conversation.max_turns, -1, -1):  # drop the oldest turns until it fits
@@ -62,15 +71,21 @@ class EngineBrain:
                 return tokens
         return tokens  # the engine reports the context error with the numbers
 
-    def reply(self, conversation: Conversation, user_text: str, cancelled: threading.Event) -> Iterator[str]:
+    def reply(self, conversation: Conversation, user_text: str, cancelled: threading.Event,
+              images: tuple[bytes, ...] = ()) -> Iterator[str]:
         from ..runtimes.base import GenerationRequest, SamplingParams
 
         if self.engine is None:
             raise EngineClosedError("the language model is still loading; try again in a moment")
         s = self.settings
-        generation = self.engine.submit(GenerationRequest(
-            prompt_tokens=tuple(self._prompt(conversation, user_text)), max_tokens=s.max_tokens,
-            sampling=SamplingParams(temperature=s.temperature, seed=s.seed)))
+        sampling = SamplingParams(temperature=s.temperature, seed=s.seed)
+        if images and self.sees_images:
+            text = self.engine.media_marker * len(images) + "\n" + user_text
+            media = self.engine.media_prompt(conversation.messages(text), list(images))
+            request = GenerationRequest((), s.max_tokens, sampling=sampling, media=media)
+        else:
+            request = GenerationRequest(tuple(self._prompt(conversation, user_text)), s.max_tokens, sampling=sampling)
+        generation = self.engine.submit(request)
         for chunk in generation:
             if cancelled.is_set():
                 generation.cancel()
@@ -83,14 +98,24 @@ class EngineBrain:
 class HttpBrain:
     """A running ``assistant serve`` (or any OpenAI-compatible server), over /v1/chat/completions."""
 
+    sees_images = True  # the server takes image parts: its model sees them, or its vision stage does
+
     def __init__(self, base_url: str, api_key: str | None = None, model: str | None = None,
                  settings: ReplySettings = ReplySettings()) -> None:
         self.client = http_client(base_url, api_key)
         self.model, self.settings = model, settings
 
-    def reply(self, conversation: Conversation, user_text: str, cancelled: threading.Event) -> Iterator[str]:
+    def reply(self, conversation: Conversation, user_text: str, cancelled: threading.Event,
+              images: tuple[bytes, ...] = ()) -> Iterator[str]:
+        import base64
+
         s = self.settings
-        body = {"model": self.model or "default", "messages": conversation.messages(user_text), "stream": True,
+        messages = conversation.messages(user_text)
+        if images:
+            parts = [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(i).decode()}}
+                     for i in images]
+            messages[-1] = {"role": "user", "content": [{"type": "text", "text": user_text}, *parts]}
+        body = {"model": self.model or "default", "messages": messages, "stream": True,
                 "max_tokens": s.max_tokens, "temperature": s.temperature}
         if s.seed is not None:
             body["seed"] = s.seed

@@ -106,19 +106,30 @@ class Camera:
 
 class SeeingBrain:
     """Wraps the voice loop's brain: a request about what the camera sees gets the latest frame,
-    described by the vision stage, in front of it (the conversation keeps only the words said)."""
+    as an image when the brain takes images (a model with a vision projector; a server, which
+    has its own vision stage), else described by this process's vision stage in front of the words
+    (the conversation keeps only the words said)."""
+
+    sees_images = False
 
     def __init__(self, brain, camera: Camera, stack, emit) -> None:
         self.brain, self.camera, self.stack, self.emit = brain, camera, stack, emit
         self.engine = getattr(brain, "engine", None)
 
-    def reply(self, conversation, user_text: str, cancelled):
+    def reply(self, conversation, user_text: str, cancelled, images: tuple[bytes, ...] = ()):
         if not wants_to_see(user_text):
             return self.brain.reply(conversation, user_text, cancelled)
+        from .images import encode_png
+
         start = time.perf_counter()
         image, age = self.camera.latest()
-        report = self.stack.report(image)
-        sentence = report.sentence(subject="The camera's view")
-        self.emit({"event": "saw", "description": sentence, "frame_age_s": round(age, 3),
+        saw = {"event": "saw", "frame_age_s": round(age, 3)}
+        if getattr(self.brain, "sees_images", False):
+            frame = encode_png(image)
+            self.emit({**saw, "seen_by": "server" if self.engine is None else "model",
+                       "latency_s": round(time.perf_counter() - start, 3)})
+            return self.brain.reply(conversation, user_text, cancelled, images=(frame,))
+        sentence = self.stack.report(image).sentence(subject="The camera's view")
+        self.emit({**saw, "seen_by": "vision stage", "description": sentence,
                    "latency_s": round(time.perf_counter() - start, 3)})
         return self.brain.reply(conversation, f"{sentence}\n{user_text}", cancelled)

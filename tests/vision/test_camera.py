@@ -12,7 +12,7 @@ import pytest
 
 from assistant.errors import CameraError
 from assistant.vision.camera import Camera, wants_to_see
-from tests.server.conftest import ASSISTANT, MODEL
+from tests.server.conftest import ASSISTANT, MODEL, Server
 
 
 @pytest.fixture(scope="module")
@@ -68,26 +68,35 @@ def test_camera_errors_say_what_to_do(tmp_path):
         Camera("63")
 
 
-@pytest.mark.models
-def test_listen_answers_what_it_sees_from_the_camera(piper, tmp_path, coffee_video, local_models, vision_models):
-    from assistant.speech.clips import wake_and_request
-
-    wav = tmp_path / "see.wav"
-    first = wake_and_request(piper, "What do you see?")
-    second = wake_and_request(piper, "What is the capital of France?")
+@pytest.fixture(scope="module")
+def see_then_france(piper, tmp_path_factory):
+    """"Okay nabu. What do you see?" then "Okay nabu. What is the capital of France?"."""
     import soundfile
 
+    from assistant.speech.clips import wake_and_request
+
+    wav = tmp_path_factory.mktemp("clips") / "see.wav"
+    first = wake_and_request(piper, "What do you see?")
+    second = wake_and_request(piper, "What is the capital of France?")
     soundfile.write(wav, np.concatenate([first.samples, second.samples]), 16000)
-    run = subprocess.run([ASSISTANT, "listen", "--json", "--model", MODEL, "--temperature", "0", "--threads", "2",
-                          "--input", str(wav), "--no-speak", "--camera", str(coffee_video)],
-                         capture_output=True, text=True, timeout=300)
+    return wav
+
+
+def listen_with_camera(wav, video, *args: str) -> list[dict]:
+    run = subprocess.run([ASSISTANT, "listen", "--json", "--temperature", "0", "--threads", "2", "--input", str(wav),
+                          "--no-speak", "--camera", str(video), *args], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    events = [json.loads(line) for line in run.stdout.splitlines()]
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+@pytest.mark.models
+def test_listen_answers_what_it_sees_from_the_camera(see_then_france, coffee_video, local_models, vision_models):
+    events = listen_with_camera(see_then_france, coffee_video, "--model", MODEL)
     assert events[0]["camera"] == str(coffee_video)
     kinds = [e["event"] for e in events]
     assert kinds.count("saw") == 1 and kinds.index("saw") == kinds.index("transcript") + 1  # only the first request
     saw = next(e for e in events if e["event"] == "saw")
-    assert "one cup" in saw["description"] and "espresso" in saw["description"]
+    assert saw["seen_by"] == "vision stage" and "one cup" in saw["description"] and "espresso" in saw["description"]
     replies = [e["text"].lower() for e in events if e["event"] == "reply"]
     assert any(w in replies[0] for w in ("cup", "espresso", "coffee")) and "paris" in replies[1]
 
@@ -101,3 +110,29 @@ def test_listen_without_a_camera_is_one_line(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 4 and "no camera at that number" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.models
+def test_a_model_with_a_projector_gets_the_frame_itself(see_then_france, coffee_video, local_models, tmp_path):
+    from tests.runtimes.mmproj import write_mmproj
+
+    mmproj = write_mmproj(tmp_path / "mmproj.gguf")
+    events = listen_with_camera(see_then_france, coffee_video, "--model", str(local_models[MODEL]),
+                                "--mmproj", str(mmproj))
+    saw = [e for e in events if e["event"] == "saw"]
+    assert len(saw) == 1 and saw[0]["seen_by"] == "model" and "description" not in saw[0]
+    assert len([e for e in events if e["event"] == "reply" and e["text"]]) == 2
+
+
+@pytest.mark.models
+def test_listen_through_a_server_sends_the_frame_there(see_then_france, coffee_video, local_models, vision_models):
+    """With --server the listener loads no vision models: the frame goes to the server as an image."""
+    server = Server("--context", "2048", "--slots", "2")
+    try:
+        events = listen_with_camera(see_then_france, coffee_video, "--server", server.url)
+    finally:
+        server.stop()
+    saw = [e for e in events if e["event"] == "saw"]
+    assert len(saw) == 1 and saw[0]["seen_by"] == "server"
+    replies = [e["text"].lower() for e in events if e["event"] == "reply"]
+    assert any(w in replies[0] for w in ("cup", "espresso", "coffee")) and "paris" in replies[1]
