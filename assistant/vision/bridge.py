@@ -66,7 +66,7 @@ class ImageReport:
     faces: tuple[Detection, ...] = field(default=())
     labels: tuple[Label, ...] = field(default=())
     missing: tuple[str, ...] = field(default=())  # detectors that are not installed
-    seconds: dict = field(default_factory=dict, compare=False)  # detector -> run time
+    seconds: dict = field(default_factory=dict, compare=False)  # detector that ran -> its run time
 
     def object_counts(self) -> Counter:
         counts = Counter(d.label for d in self.objects)
@@ -93,7 +93,7 @@ class ImageReport:
             parts.append(f'has the words "{quoted}" written in it')
         if not parts:
             return f"[{which} has nothing in it that the vision stage recognises.]"
-        if "person" not in counts and ("objects" not in self.missing or "faces" not in self.missing):
+        if "person" not in counts and {"objects", "faces"} & set(self.seconds):  # only when they looked
             parts.append("has no people in it")  # said outright: "is anyone there?" is a common question
         body = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
         return f"[{which} {body}.]"

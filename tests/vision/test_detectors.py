@@ -89,8 +89,10 @@ def test_sentence_says_what_was_found_and_what_was_not():
                          text=(TextLine("OPEN", 0.95, ((0, 0),) * 4),))
     assert report.sentence() == ('[The attached image shows two cups and one person, has one face in view and has the '
                                  'words "OPEN" written in it.]')  # the label is held back: a person is in view
-    cat = ImageReport(labels=(Label("tabby cat", 0.8, "cat"),))
+    cat = ImageReport(labels=(Label("tabby cat", 0.8, "cat"),), seconds={"labels": 0.01, "faces": 0.01})
     assert cat.sentence(2, 3) == "[Attached image 2 looks like a cat (tabby cat) and has no people in it.]"
+    unchecked = ImageReport(labels=(Label("tabby cat", 0.8, "cat"),), seconds={"labels": 0.01})
+    assert unchecked.sentence() == "[The attached image looks like a cat (tabby cat).]"  # nobody looked for people
     assert ImageReport().sentence() == "[The attached image has nothing in it that the vision stage recognises.]"
 
 
