@@ -87,20 +87,20 @@ class AudioError(InvalidInputError):
     """Audio the user gave cannot be decoded, or holds no sound."""
 
 
-class AudioDeviceError(AssistantError):
+class DeviceError(AssistantError):
+    """A device the command needs (microphone, speaker, camera) is missing or stopped."""
+
+    exit_code = 4
+    http_status = 503
+    error_type = "server_error"
+
+
+class AudioDeviceError(DeviceError):
     """No microphone or speaker, or the audio library is missing."""
 
-    exit_code = 4
-    http_status = 503
-    error_type = "server_error"
 
-
-class CameraError(AssistantError):
+class CameraError(DeviceError):
     """No camera at that number, an unreadable video file, or a camera that stopped."""
-
-    exit_code = 4
-    http_status = 503
-    error_type = "server_error"
 
 
 class MissingDependencyError(AssistantError):

@@ -126,24 +126,25 @@ def _install_projector(spec: ModelSpec, source: Source, say: Progress) -> None:
     target = projector_file(spec)
     if target is None or target.is_file() or "projector" not in source.fields:
         return
-    partial = target.with_name(f".{target.name}.partial")
-    name = source.fields["projector"]
-    if source.kind == "local":
-        say(f"copying {name}")
-        shutil.copyfile(Path(name).expanduser(), partial)
-    elif source.kind == "huggingface":
-        download(source_url(Source(source.kind, {**source.fields, "file": name})), partial, say)
-    else:
+    named_by = {"local": "path", "huggingface": "file", "url": "url"}.get(source.kind)
+    if named_by is None:
         return
+    partial = target.with_name(f".{target.name}.partial")
+    _fetch(Source(source.kind, {**source.fields, named_by: source.fields["projector"]}), spec, partial, say)
+    _require_gguf(partial, f"{spec.id}: the projector download is not a GGUF file", "")
+    os.replace(partial, target)
+    digest_file(target).write_text(sha256_of(target) + "\n")
+
+
+def _require_gguf(partial: Path, what: str, then: str) -> None:
+    """A downloaded file must have a readable GGUF header; else it is deleted and the error says so."""
     from .gguf import read_header
 
     try:
         read_header(partial)
     except ModelFileError as exc:
         partial.unlink(missing_ok=True)
-        raise ModelFileError(f"{spec.id}: the projector download is not a GGUF file ({exc})") from None
-    os.replace(partial, target)
-    digest_file(target).write_text(sha256_of(target) + "\n")
+        raise ModelFileError(f"{what} ({exc}){then}") from None
 
 
 def _verify_and_place(spec: ModelSpec, partial: Path, target: Path, say: Progress) -> None:
@@ -154,13 +155,7 @@ def _verify_and_place(spec: ModelSpec, partial: Path, target: Path, say: Progres
         raise ModelFileError(f"{spec.id}: sha256 {actual} does not match the catalog's {spec.sha256}; "
                              "nothing was installed, try again")
     if spec.format == "gguf":
-        from .gguf import read_header
-
-        try:
-            read_header(partial)
-        except ModelFileError as exc:
-            partial.unlink(missing_ok=True)
-            raise ModelFileError(f"{spec.id}: the download is not a usable GGUF file ({exc}); nothing was installed") from None
+        _require_gguf(partial, f"{spec.id}: the download is not a usable GGUF file", "; nothing was installed")
     if target.is_file():
         os.replace(target, previous_file(spec))  # keep the old version for rollback
         if digest_file(target).is_file():

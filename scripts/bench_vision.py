@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_speech_memory import peak  # noqa: E402 - the process's peak RSS (VmHWM), one definition
 
 MiB = 1024 * 1024
 QUESTION = "What is in this picture?"
@@ -34,13 +35,6 @@ class Case:
     name: str
     image: object  # PIL image
     expected: tuple[str, ...]  # any of these words in a stage's output or the answer is a hit
-
-
-def peak() -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def sign(text: str):
@@ -107,7 +101,7 @@ def bench_stages(stack, items: list[Case], runs: int) -> None:
                 times.append(time.perf_counter() - t)
         times.sort()
         rise = (peak() - before) / MiB
-        model = models.catalog().default_of(models.KIND_OF.get(stage, "ocr")).id
+        model = models.catalog().default_of(models.KIND_OF[stage]).id
         print(f"{stage:8} {model:32} {detector.device:6} {load:6.2f}  {statistics.median(times) * 1000:9.1f}"
               f"  {times[int(len(times) * 0.9)] * 1000:6.1f}  {rise:12.1f}  {hits}/{len(items)}")
 

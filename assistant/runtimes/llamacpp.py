@@ -412,7 +412,6 @@ class LlamaCppEngine:
         generation = slot.generation
         if generation is None:
             return
-        self._release(generation.request)
         generation.push(Chunk(slot.pending_text if reason in ("stop", "length") else "", reason,
                               prompt_tokens=generation.request.n_prompt, completion_tokens=slot.n_generated, error=error,
                               logprobs=tuple(slot.logprobs)))

@@ -109,16 +109,6 @@ class ImageReport:
                 "seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
 
 
-@dataclass(frozen=True)
-class StageInfo:
-    """One detector of the vision stage, for doctor and --json: what runs it, where."""
-    name: str
-    model: str
-    engine: str
-    device: str
-    installed: bool
-
-
 class VisionStack:
     """The detectors of one process, loaded on first use and shared."""
 
@@ -142,6 +132,8 @@ class VisionStack:
         """The loaded detector for objects/faces/labels, or None when its model is not installed."""
         from . import models
 
+        if name in self._loaded:  # no file lookups per request once it is loaded
+            return self._loaded[name]
         path = models.installed_path(models.KIND_OF[name])
         if path is None:
             return None
@@ -168,8 +160,3 @@ class VisionStack:
             seconds["ocr"] = time.perf_counter() - start
         return ImageReport(text, image.size, found.get("objects", ()), found.get("faces", ()), found.get("labels", ()),
                            tuple(missing), seconds)
-
-    def stages(self) -> list[StageInfo]:
-        from . import models
-
-        return models.stage_infos()

@@ -38,10 +38,10 @@ class Ocr:
         except ImportError:
             raise MissingDependencyError("reading text in images needs 'rapidocr-onnxruntime'; install it with "
                                          "pip install 'assistant[vision]'") from None
-        import onnxruntime
+        from .detect import session_providers
 
-        # on CUDA where onnxruntime has it (the registry's choice for this stage), else the CPU
-        cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        # on CUDA where onnxruntime has it (rapidocr's flag; it has no TensorRT switch), else the CPU
+        cuda = session_providers()[1] in ("cuda", "tensorrt")
         self.device = "cuda" if cuda else "cpu"
         # Detection at most 960 px on the long side (PaddleOCR's own default), not rapidocr's "at
         # least 736 on the short side", which upscales photos: measured on scripts/bench_vision.py's
